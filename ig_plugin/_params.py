@@ -1,0 +1,66 @@
+"""Checks of the explainer's constructor arguments, run before anything touches TensorFlow."""
+
+from __future__ import annotations
+
+import functools
+import numbers
+from typing import Any, Callable, Optional
+
+from ig_plugin._quadrature import MIN_STEPS
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def check_method(method: Any) -> str:
+    if not isinstance(method, str) or method not in MIN_STEPS:
+        raise ValueError(
+            f"Received an invalid value for `method`, expected one of {sorted(MIN_STEPS)}. "
+            f"Received: method={method!r}"
+        )
+    return method
+
+
+def check_n_steps(n_steps: Any, method: str) -> int:
+    if not _is_int(n_steps):
+        raise TypeError(f"`n_steps` must be an int. Received: n_steps={n_steps!r}")
+    fewest = MIN_STEPS[method]
+    if n_steps < fewest:
+        raise ValueError(
+            f"Received an invalid value for `n_steps`, expected an int >= {fewest} for "
+            f"method={method!r}. Received: n_steps={n_steps!r}"
+        )
+    return int(n_steps)
+
+
+def check_internal_batch_size(internal_batch_size: Any) -> int:
+    if not _is_int(internal_batch_size):
+        raise TypeError(
+            f"`internal_batch_size` must be an int. Received: internal_batch_size={internal_batch_size!r}"
+        )
+    if internal_batch_size < 1:
+        raise ValueError(
+            "Received an invalid value for `internal_batch_size`, expected a positive int. "
+            f"Received: internal_batch_size={internal_batch_size!r}"
+        )
+    return int(internal_batch_size)
+
+
+def check_target_fn(target_fn: Any) -> Optional[Callable]:
+    if target_fn is not None and not callable(target_fn):
+        raise TypeError(f"`target_fn` must be None or a callable. Received: {type(target_fn).__name__}")
+    return target_fn
+
+
+def describe_callable(fn: Optional[Callable]) -> Optional[str]:
+    """A JSON-safe name for a callable, for the explanation's metadata (alibi stores the object,
+    which makes ``Explanation.to_json`` fail)."""
+    if fn is None:
+        return None
+    if isinstance(fn, functools.partial):
+        arguments = [repr(a) for a in fn.args] + [f"{k}={v!r}" for k, v in fn.keywords.items()]
+        return f"functools.partial({describe_callable(fn.func)}, {', '.join(arguments)})"
+    module = getattr(fn, "__module__", None)
+    name = getattr(fn, "__qualname__", None) or type(fn).__qualname__
+    return f"{module}.{name}" if module else name

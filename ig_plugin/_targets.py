@@ -1,0 +1,148 @@
+"""The target rule: which scalar of the model output is explained, for each sample.
+
+One rule serves the gradient passes, the deltas and the checks, so they can never disagree:
+
+- scalar output (shape ``(N,)`` or ``(N, 1)``) and no target: regression, explain the output;
+- scalar output with targets: a binary classifier giving ``p``; target 1 explains ``p`` and
+  target 0 explains ``1 - p``;
+- vector output ``(N, C)``: target ``t`` (shape ``(N,)``) explains ``output[:, t]``;
+- output of rank > 2 ``(N, d1, ..., dk)``: target ``(N, k)`` indexes the non-batch axes.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import numpy as np
+import tensorflow as tf
+
+
+class TargetKind(enum.Enum):
+    REGRESSION = "regression"
+    BINARY = "binary"
+    INDEX = "index"
+    MULTI_INDEX = "multi_index"
+
+
+def normalise_target(target: Any, n_samples: int, name: str = "target") -> Optional[np.ndarray]:
+    """Check what the caller gave as target and return it as an int64 array with leading dim N.
+
+    Ints (numpy ones too) are repeated for every sample; lists, tuples and arrays must have
+    leading dimension ``n_samples``. Whether the values fit the model output is checked later,
+    by :func:`target_rule`, once the output shape is known.
+    """
+    if target is None:
+        return None
+    if isinstance(target, (bool, np.bool_)) or not (
+        isinstance(target, (int, np.integer, list, tuple, np.ndarray))
+    ):
+        raise TypeError(
+            f"`{name}` must be an int, a list, a tuple or an integer array. "
+            f"Received: {type(target).__name__} {target!r}."
+        )
+    array = np.asarray(target)
+    if array.dtype.kind not in "iu":
+        raise TypeError(
+            f"`{name}` must hold integers (class indices). Received: dtype {array.dtype} "
+            f"(values {array.ravel()[:5].tolist()})."
+        )
+    if array.ndim == 0:
+        array = np.full(n_samples, array.item())
+    if array.ndim > 2:
+        raise ValueError(
+            f"`{name}` must have shape (N,) or, for outputs of rank > 2, (N, rank - 1). "
+            f"Received: shape {array.shape}."
+        )
+    if array.shape[0] != n_samples:
+        raise ValueError(
+            f"`{name}` must have one entry per sample: leading dimension {n_samples}. "
+            f"Received: shape {array.shape}."
+        )
+    if (array < 0).any():
+        raise ValueError(
+            f"`{name}` must not be negative: targets are indices into the model output. "
+            f"Received: minimum {array.min()}."
+        )
+    return array.astype(np.int64)
+
+
+@dataclass(frozen=True)
+class TargetRule:
+    """How one scalar per sample is taken from the model output.
+
+    Attributes
+    ----------
+    kind
+        Which of the four cases of the module docstring applies.
+    target
+        int64 indices, shape ``(N,)`` or ``(N, k)``; None for regression.
+    """
+
+    kind: TargetKind
+    target: Optional[np.ndarray]
+
+    def select(self, outputs: tf.Tensor, target_rows: Optional[tf.Tensor]) -> tf.Tensor:
+        """Return the explained scalar of each row of ``outputs``: shape ``(n,)``."""
+        return select_scalar(self.kind, outputs, target_rows)
+
+
+def select_scalar(kind: TargetKind, outputs: tf.Tensor, target_rows: Optional[tf.Tensor]) -> tf.Tensor:
+    """TensorFlow side of the rule; ``target_rows`` holds the targets of ``outputs``' rows."""
+    if kind is TargetKind.REGRESSION:
+        return tf.reshape(outputs, [-1])
+    if kind is TargetKind.BINARY:
+        p = tf.reshape(outputs, [-1])
+        t = tf.cast(target_rows, p.dtype)
+        # t = 1 gives p, t = 0 gives 1 - p: the gradient's sign follows the target.
+        return t * p + (1 - t) * (1 - p)
+    if kind is TargetKind.INDEX:
+        return tf.gather(outputs, target_rows, batch_dims=1)
+    return tf.gather_nd(outputs, target_rows, batch_dims=1)
+
+
+def target_rule(target: Optional[np.ndarray], output_shape: tuple[int, ...], name: str = "target") -> TargetRule:
+    """Match a normalised target with the model's output shape (batch axis excluded).
+
+    Raises
+    ------
+    ValueError
+        The target is missing for a vector output, or its shape or values do not fit the output.
+    """
+    scalar_output = output_shape in ((), (1,))
+    if target is None:
+        if scalar_output:
+            return TargetRule(TargetKind.REGRESSION, None)
+        raise ValueError(
+            f"`{name}` is required: the model output has shape {output_shape} per sample, so "
+            "say which element to explain (e.g. target=class index, or "
+            "target_fn=functools.partial(np.argmax, axis=1) on the explainer)."
+        )
+    if scalar_output:
+        _check_shape(target, 1, output_shape, name)
+        if target.max() > 1:
+            raise ValueError(
+                f"`{name}` must be 0 or 1 for a model with a single output (1 explains p, "
+                f"0 explains 1 - p). Received: maximum {target.max()}."
+            )
+        return TargetRule(TargetKind.BINARY, target)
+    _check_shape(target, len(output_shape), output_shape, name)
+    columns = target.reshape(target.shape[0], -1)
+    too_large = columns.max(axis=0) >= np.asarray(output_shape)
+    if too_large.any():
+        raise ValueError(
+            f"`{name}` is out of range for the model output shape {output_shape}. "
+            f"Received: maximum {columns.max(axis=0).tolist()}."
+        )
+    kind = TargetKind.INDEX if len(output_shape) == 1 else TargetKind.MULTI_INDEX
+    return TargetRule(kind, target)
+
+
+def _check_shape(target: np.ndarray, rank: int, output_shape: tuple[int, ...], name: str) -> None:
+    expected = (target.shape[0],) if rank == 1 else (target.shape[0], rank)
+    if target.shape != expected:
+        raise ValueError(
+            f"`{name}` must have shape {expected} for a model output of shape {output_shape} "
+            f"per sample. Received: shape {target.shape}."
+        )
