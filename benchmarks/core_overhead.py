@@ -1,7 +1,8 @@
-"""ig_plugin against the bare cost of the same gradient evaluations, on the small CNN workload.
+"""ig_plugin against alibi and the bare cost of the same gradients, on the small CNN workload.
 
 The floor: the same N * n_steps input gradients (same points, same batch size) from one compiled
-``tf.function``, with no IG around it. Prints medians and the ratio ig_plugin / floor.
+``tf.function``, with no IG around it. Prints medians and the ratios ig_plugin / floor and
+alibi / floor.
 
     python benchmarks/core_overhead.py [--repeats 5] [--batch 500]
 """
@@ -11,10 +12,12 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections.abc import Callable
 
 import keras
 import numpy as np
 import tensorflow as tf
+from alibi.explainers import IntegratedGradients as AlibiIntegratedGradients
 
 from ig_plugin import IntegratedGradients
 from ig_plugin._quadrature import quadrature
@@ -30,7 +33,9 @@ def small_cnn() -> keras.Model:
     return keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x))
 
 
-def floor_seconds(model: keras.Model, X: np.ndarray, target: np.ndarray, n_steps: int, batch: int) -> float:
+def floor_seconds(
+    model: keras.Model, X: np.ndarray, target: np.ndarray, n_steps: int, batch: int
+) -> float:
     alphas, _ = quadrature("gausslegendre", n_steps)
     points = (alphas[:, None, None, None, None] * X[None]).reshape((-1, *X.shape[1:]))
     points = points.astype("float32")
@@ -53,6 +58,12 @@ def floor_seconds(model: keras.Model, X: np.ndarray, target: np.ndarray, n_steps
     return time.perf_counter() - start
 
 
+def seconds(run: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    run()
+    return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=5)
@@ -64,16 +75,19 @@ def main() -> None:
     X = np.random.default_rng(0).random((args.samples, 28, 28, 1), dtype=np.float32)
     target = np.argmax(model(X), axis=1)
     explainer = IntegratedGradients(model, n_steps=args.steps, internal_batch_size=args.batch)
+    alibi = AlibiIntegratedGradients(model, n_steps=args.steps, internal_batch_size=args.batch)
     explainer.explain(X, target=target)  # trace once
-    ours, floor = [], []
+    ours, theirs, floor = [], [], []
     for _ in range(args.repeats):
-        start = time.perf_counter()
-        explainer.explain(X, target=target)
-        ours.append(time.perf_counter() - start)
+        ours.append(seconds(lambda: explainer.explain(X, target=target)))
+        theirs.append(seconds(lambda: alibi.explain(X, target=target)))
         floor.append(floor_seconds(model, X, target, args.steps, args.batch))
-    ours_median, floor_median = statistics.median(ours), statistics.median(floor)
-    print(f"ig_plugin explain: {ours_median:.3f} s   floor: {floor_median:.3f} s   "
-          f"ratio: {ours_median / floor_median:.2f}")
+    ours_s, alibi_s, floor_s = (statistics.median(t) for t in (ours, theirs, floor))
+    print(
+        f"median of {args.repeats}: ig_plugin {ours_s:.3f} s, alibi {alibi_s:.3f} s, "
+        f"floor {floor_s:.3f} s; ig_plugin/floor {ours_s / floor_s:.2f}, "
+        f"alibi/floor {alibi_s / floor_s:.2f}, alibi/ig_plugin {alibi_s / ours_s:.2f}"
+    )
 
 
 if __name__ == "__main__":

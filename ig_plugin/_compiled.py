@@ -7,7 +7,8 @@ both take their data chunk by chunk so memory is bounded by ``internal_batch_siz
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -81,14 +82,14 @@ class CompiledModel:
         weights: tf.Tensor,
         per_sample: dict[str, tf.Tensor],
         shared: dict[str, Any],
-        target: Optional[tf.Tensor],
+        target: tf.Tensor | None,
         kind: TargetKind,
         as_list: bool,
     ) -> list:
         # starts, ends: per input (N, *feature_shape), resident; the chunk's path points are
         # built here, next to the model: points: (n_pairs, *feature_shape).
         points = []
-        for start, end in zip(starts, ends):
+        for start, end in zip(starts, ends, strict=True):
             start_rows, end_rows = tf.gather(start, sample_ids), tf.gather(end, sample_ids)
             points.append(start_rows + _as_column(alphas, start_rows) * (end_rows - start_rows))
         kwargs = {k: tf.gather(v, sample_ids) for k, v in per_sample.items()}
@@ -111,7 +112,7 @@ class CompiledModel:
         starts: Sequence[tf.Tensor],
         ends: Sequence[tf.Tensor],
         kwargs: ForwardKwargs,
-        target: Optional[np.ndarray],
+        target: np.ndarray | None,
         kind: TargetKind,
         as_list: bool,
     ) -> Callable[[np.ndarray, np.ndarray, np.ndarray], list[np.ndarray]]:
@@ -124,7 +125,9 @@ class CompiledModel:
         per_sample = {k: tf.convert_to_tensor(v) for k, v in kwargs.per_sample.items()}
         target_tensor = None if target is None else tf.convert_to_tensor(target)
 
-        def grad_fn(sample_ids: np.ndarray, alphas: np.ndarray, weights: np.ndarray) -> list[np.ndarray]:
+        def grad_fn(
+            sample_ids: np.ndarray, alphas: np.ndarray, weights: np.ndarray
+        ) -> list[np.ndarray]:
             sums = self._input_gradients(
                 start_tensors,
                 end_tensors,

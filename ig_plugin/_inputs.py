@@ -122,13 +122,14 @@ def _baseline_for(x: np.ndarray, baseline: Any, name: str) -> np.ndarray:
         return np.full_like(x, baseline)
     if not isinstance(baseline, np.ndarray):
         raise TypeError(
-            f"`{name}` must be None, a real number or a numpy array. Received: {_describe(baseline)}."
+            f"`{name}` must be None, a real number or a numpy array. "
+            f"Received: {_describe(baseline)}."
         )
     if baseline.dtype.kind not in "iuf":
         raise TypeError(f"`{name}` must hold real numbers. Received: dtype {baseline.dtype}.")
     if baseline.ndim == 0:
         return _baseline_for(x, baseline.item(), name)
-    one_row = (1,) + x.shape[1:]
+    one_row = (1, *x.shape[1:])
     if baseline.shape not in (x.shape, one_row):
         raise ValueError(
             f"`{name}` must have the input's shape {x.shape} or {one_row} (broadcast to every "
@@ -160,7 +161,8 @@ def normalise_baselines(inputs: Inputs, baselines: Any) -> tuple[np.ndarray, ...
                 f"Received: {len(baselines)} entries."
             )
         return tuple(
-            _baseline_for(x, b, f"baselines[{i}]") for i, (x, b) in enumerate(zip(arrays, baselines))
+            _baseline_for(x, b, f"baselines[{i}]")
+            for i, (x, b) in enumerate(zip(arrays, baselines, strict=True))
         )
     if inputs.as_list and isinstance(baselines, np.ndarray) and baselines.ndim > 0:
         raise TypeError(

@@ -8,7 +8,7 @@ is bounded by the chunk, whatever ``N * n_steps`` is.
 
 from __future__ import annotations
 
-from typing import Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -26,7 +26,7 @@ def integrate(
     alphas: np.ndarray,
     weights: np.ndarray,
     chunk_size: int,
-    on_chunk: Optional[Callable[[int], None]] = None,
+    on_chunk: Callable[[int], None] | None = None,
 ) -> list[np.ndarray]:
     """Integrate gradients along the straight paths from ``starts`` to ``ends``.
 
@@ -57,11 +57,11 @@ def integrate(
         sample_ids, step_ids = np.divmod(pairs, n_steps)
         parts = grad_fn(sample_ids, alphas[step_ids], weights[step_ids])
         rows = slice(sample_ids[0], sample_ids[-1] + 1)
-        for total, part in zip(sums, parts):
+        for total, part in zip(sums, parts, strict=True):
             total[rows] += part
         if on_chunk is not None:
             on_chunk(len(pairs))
     return [
         ((end.astype(np.float64) - start) * total).astype(start.dtype, copy=False)
-        for start, end, total in zip(starts, ends, sums)
+        for start, end, total in zip(starts, ends, sums, strict=True)
     ]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import functools
 import numbers
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 from ig_plugin._quadrature import MIN_STEPS
 
@@ -37,7 +38,8 @@ def check_n_steps(n_steps: Any, method: str) -> int:
 def check_internal_batch_size(internal_batch_size: Any) -> int:
     if not _is_int(internal_batch_size):
         raise TypeError(
-            f"`internal_batch_size` must be an int. Received: internal_batch_size={internal_batch_size!r}"
+            "`internal_batch_size` must be an int. "
+            f"Received: internal_batch_size={internal_batch_size!r}"
         )
     if internal_batch_size < 1:
         raise ValueError(
@@ -47,13 +49,15 @@ def check_internal_batch_size(internal_batch_size: Any) -> int:
     return int(internal_batch_size)
 
 
-def check_target_fn(target_fn: Any) -> Optional[Callable]:
+def check_target_fn(target_fn: Any) -> Callable | None:
     if target_fn is not None and not callable(target_fn):
-        raise TypeError(f"`target_fn` must be None or a callable. Received: {type(target_fn).__name__}")
+        raise TypeError(
+            f"`target_fn` must be None or a callable. Received: {type(target_fn).__name__}"
+        )
     return target_fn
 
 
-def describe_callable(fn: Optional[Callable]) -> Optional[str]:
+def describe_callable(fn: Callable | None) -> str | None:
     """A JSON-safe name for a callable, for the explanation's metadata (alibi stores the object,
     which makes ``Explanation.to_json`` fail)."""
     if fn is None:

@@ -7,7 +7,7 @@ sum to 1, so a constant integrand is integrated exactly.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

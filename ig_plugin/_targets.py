@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -26,7 +26,7 @@ class TargetKind(enum.Enum):
     MULTI_INDEX = "multi_index"
 
 
-def normalise_target(target: Any, n_samples: int, name: str = "target") -> Optional[np.ndarray]:
+def normalise_target(target: Any, n_samples: int, name: str = "target") -> np.ndarray | None:
     """Check what the caller gave as target and return it as an int64 array with leading dim N.
 
     Ints (numpy ones too) are repeated for every sample; lists, tuples and arrays must have
@@ -81,14 +81,14 @@ class TargetRule:
     """
 
     kind: TargetKind
-    target: Optional[np.ndarray]
+    target: np.ndarray | None
 
-    def select(self, outputs: tf.Tensor, target_rows: Optional[tf.Tensor]) -> tf.Tensor:
+    def select(self, outputs: tf.Tensor, target_rows: tf.Tensor | None) -> tf.Tensor:
         """Return the explained scalar of each row of ``outputs``: shape ``(n,)``."""
         return select_scalar(self.kind, outputs, target_rows)
 
 
-def select_scalar(kind: TargetKind, outputs: tf.Tensor, target_rows: Optional[tf.Tensor]) -> tf.Tensor:
+def select_scalar(kind: TargetKind, outputs: tf.Tensor, target_rows: tf.Tensor | None) -> tf.Tensor:
     """TensorFlow side of the rule; ``target_rows`` holds the targets of ``outputs``' rows."""
     if kind is TargetKind.REGRESSION:
         return tf.reshape(outputs, [-1])
@@ -102,7 +102,9 @@ def select_scalar(kind: TargetKind, outputs: tf.Tensor, target_rows: Optional[tf
     return tf.gather_nd(outputs, target_rows, batch_dims=1)
 
 
-def target_rule(target: Optional[np.ndarray], output_shape: tuple[int, ...], name: str = "target") -> TargetRule:
+def target_rule(
+    target: np.ndarray | None, output_shape: tuple[int, ...], name: str = "target"
+) -> TargetRule:
     """Match a normalised target with the model's output shape (batch axis excluded).
 
     Raises

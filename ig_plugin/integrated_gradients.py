@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable, Optional, Union
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -77,8 +78,8 @@ class IntegratedGradients(Explainer):
     def __init__(
         self,
         model: Callable[..., Any],
-        layer: Optional[Any] = None,
-        target_fn: Optional[Callable] = None,
+        layer: Any | None = None,
+        target_fn: Callable | None = None,
         method: str = "gausslegendre",
         n_steps: int = 50,
         internal_batch_size: int = 100,
@@ -122,9 +123,9 @@ class IntegratedGradients(Explainer):
     def explain(
         self,
         X: ArrayOrList,
-        forward_kwargs: Optional[dict] = None,
+        forward_kwargs: dict | None = None,
         baselines: Any = None,
-        target: Union[None, int, list, tuple, np.ndarray] = None,
+        target: int | list | tuple | np.ndarray | None = None,
         attribute_to_layer_inputs: bool = False,
         *,
         progress_bar: bool = False,
@@ -193,7 +194,13 @@ class IntegratedGradients(Explainer):
             total=n_samples * self.n_steps, disable=not progress_bar, desc="IG", unit="point"
         ) as bar:
             attributions = integrate(
-                grad_fn, starts, inputs.arrays, alphas, weights, self.internal_batch_size, bar.update
+                grad_fn,
+                starts,
+                inputs.arrays,
+                alphas,
+                weights,
+                self.internal_batch_size,
+                bar.update,
             )
         deltas = self._deltas(attributions, predictions, starts, inputs, kwargs, rule)
         data = {
