@@ -1,8 +1,13 @@
-"""How the explainer records which layer it attributes to."""
+"""Which layer the explainer attributes to, and how that is recorded and found again."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from enum import Enum
+from typing import Any
+
+from ig_plugin._keras import follow_path, is_layer, path_to
 
 
 class LayerState(str, Enum):
@@ -21,3 +26,95 @@ class LayerState(str, Enum):
     UNSPECIFIED = "unspecified"
     NON_SERIALIZABLE = "non-serializable"
     CALLABLE = "callable"
+
+
+@dataclass(frozen=True)
+class LayerChoice:
+    """The resolved layer and what is needed to resolve it again on another model.
+
+    Attributes
+    ----------
+    layer
+        The layer object in the current model, or None for input attributions.
+    meta
+        ``meta["params"]["layer"]``: a :class:`LayerState` value or the index in ``model.layers``.
+    path
+        Names of the layers leading from the model to the layer (for nested layers).
+    """
+
+    layer: Any
+    meta: int | str
+    path: tuple[str, ...] = ()
+
+
+def _check_in_model(model: Any, layer: Any, given: str) -> tuple[str, ...]:
+    path = path_to(model, layer)
+    if path is None:
+        raise ValueError(
+            f"`layer` must be a layer of the model being explained; {given} is not among the "
+            f"model's layers or their sub-layers. Received: layer {layer.name!r}."
+        )
+    return path
+
+
+def choose_layer(model: Any, layer: Any) -> LayerChoice:
+    """Resolve the ``layer`` argument: None, a layer object, or a callable ``model -> layer``.
+
+    Raises
+    ------
+    TypeError
+        ``layer`` is neither a Keras layer nor a callable, or the callable returns no layer.
+    ValueError
+        The layer is not part of ``model``.
+    """
+    if layer is None:
+        return LayerChoice(None, LayerState.UNSPECIFIED.value)
+    if is_layer(layer):
+        path = _check_in_model(model, layer, "the layer object")
+        top_level = [i for i, candidate in enumerate(model.layers) if candidate is layer]
+        meta = top_level[0] if top_level else LayerState.NON_SERIALIZABLE.value
+        return LayerChoice(layer, meta, path)
+    if callable(layer):
+        return LayerChoice(_call_layer_fn(model, layer), LayerState.CALLABLE.value)
+    raise TypeError(
+        "`layer` must be None, a Keras layer or a callable `model -> layer`. "
+        f"Received: {type(layer).__name__}"
+    )
+
+
+def _call_layer_fn(model: Any, layer_fn: Callable[[Any], Any]) -> Any:
+    resolved = layer_fn(model)
+    if not is_layer(resolved):
+        raise TypeError(
+            "`layer`, a callable, must return a Keras layer of the model. "
+            f"Received: {type(resolved).__name__}"
+        )
+    _check_in_model(model, resolved, "the layer returned by the callable")
+    return resolved
+
+
+def find_layer_again(model: Any, choice: LayerChoice, layer_fn: Callable | None) -> LayerChoice:
+    """The same choice on another model: through the callable, the index, or the path of names.
+
+    Raises
+    ------
+    ValueError
+        ``model`` has no such layer.
+    """
+    if choice.meta == LayerState.UNSPECIFIED.value:
+        return choice
+    if choice.meta == LayerState.CALLABLE.value and layer_fn is not None:
+        return LayerChoice(_call_layer_fn(model, layer_fn), choice.meta)
+    if isinstance(choice.meta, int):
+        if not -len(model.layers) <= choice.meta < len(model.layers):
+            raise ValueError(
+                f"The model has {len(model.layers)} layers, so it has no layer at index "
+                f"{choice.meta} to attribute to."
+            )
+        return LayerChoice(model.layers[choice.meta], choice.meta, choice.path)
+    found = follow_path(model, choice.path)
+    if found is None:
+        raise ValueError(
+            f"The model has no layer at path {'/'.join(choice.path)!r} to attribute to."
+        )
+    return LayerChoice(found, choice.meta, choice.path)

@@ -15,13 +15,14 @@ from ig_plugin import _params
 from ig_plugin._compiled import CompiledModel
 from ig_plugin._inputs import (
     ArrayOrList,
+    ForwardKwargs,
     Inputs,
     normalise_baselines,
     normalise_inputs,
     split_forward_kwargs,
 )
 from ig_plugin._integrate import integrate
-from ig_plugin._layers import LayerState
+from ig_plugin._layers import LayerState, choose_layer, find_layer_again
 from ig_plugin._quadrature import quadrature
 from ig_plugin._targets import TargetRule, normalise_target, target_rule
 
@@ -48,7 +49,13 @@ class IntegratedGradients(Explainer):
         A Keras model: Functional, Sequential or subclassed, with one or several inputs and one
         output tensor.
     layer
-        Reserved for layer attributions; must be None in this version.
+        Attribute to a layer instead of the model inputs: a Keras layer of the model (nested
+        layers too), or a callable ``model -> layer`` (the form that saving and
+        :meth:`reset_predictor` can always find again, e.g.
+        ``lambda model: model.layers[1]``). The path then runs in the layer's space, from its
+        value at the baseline to its value at x, while the model gets the real inputs: branches
+        that bypass the layer see x. Needed for integer inputs such as token ids (attribute to
+        the embedding).
     target_fn
         A function applied to the model's predictions on X (a numpy array) that returns the
         target of each sample, e.g. ``functools.partial(np.argmax, axis=1)``. Cannot be combined
@@ -84,38 +91,57 @@ class IntegratedGradients(Explainer):
         n_steps: int = 50,
         internal_batch_size: int = 100,
     ) -> None:
-        if layer is not None:
-            raise NotImplementedError("Layer attributions are not available yet: pass layer=None.")
         if not callable(model):
             raise TypeError(f"`model` must be a Keras model. Received: {type(model).__name__}")
         self.target_fn = _params.check_target_fn(target_fn)
         self.method = _params.check_method(method)
         self.n_steps = _params.check_n_steps(n_steps, self.method)
         self.internal_batch_size = _params.check_internal_batch_size(internal_batch_size)
+        choice = choose_layer(model, layer)
         super().__init__(meta=copy.deepcopy(DEFAULT_META))
         self.meta["params"].update(
             target_fn=_params.describe_callable(self.target_fn),
             method=self.method,
             n_steps=self.n_steps,
             internal_batch_size=self.internal_batch_size,
-            layer=LayerState.UNSPECIFIED.value,
+            layer=choice.meta,
         )
-        self.layer = None
-        self.reset_predictor(model)
+        if choice.meta == LayerState.CALLABLE.value:
+            self.callable_layer = layer  # alibi's attribute name: alibi.saving reads it
+        self._layer_choice = choice
+        self.model, self.layer = model, choice.layer
 
     def reset_predictor(self, predictor: Callable[..., Any]) -> None:
         """Explain ``predictor`` from now on (e.g. after loading a saved explainer).
+
+        The layer, if any, is found again in ``predictor``: through the callable, at the same
+        index in ``predictor.layers``, or by the same path of layer names for a nested layer.
 
         Parameters
         ----------
         predictor
             The new Keras model.
+
+        Raises
+        ------
+        ValueError
+            ``predictor`` has no layer where the explainer's layer was.
         """
-        self.model = predictor
-        self._compiled = CompiledModel(predictor)
+        choice = find_layer_again(
+            predictor, self._layer_choice, getattr(self, "callable_layer", None)
+        )
+        self._layer_choice = choice
+        self.model, self.layer = predictor, choice.layer
+
+    def _compiled_model(self) -> CompiledModel:
+        # Rebuilt whenever model or layer changed, also when assigned directly as alibi.saving does.
+        compiled = self.__dict__.get("_compiled")
+        if compiled is None or compiled.model is not self.model or compiled.layer is not self.layer:
+            compiled = self._compiled = CompiledModel(self.model, self.layer)
+        return compiled
 
     def __getstate__(self) -> dict:
-        # Compiled TensorFlow functions cannot be pickled; they are rebuilt by reset_predictor.
+        # Compiled TensorFlow functions cannot be pickled; they are rebuilt on first use.
         state = self.__dict__.copy()
         state.pop("_compiled", None)
         return state
@@ -171,14 +197,16 @@ class IntegratedGradients(Explainer):
                 "`attribute_to_layer_inputs` must be a bool. "
                 f"Received: {type(attribute_to_layer_inputs).__name__}"
             )
-        inputs = normalise_inputs(X)
+        inputs = normalise_inputs(X, allow_integer=self.layer is not None)
         n_samples = inputs.n_samples
-        starts = normalise_baselines(inputs, baselines)
+        baseline_arrays = normalise_baselines(inputs, baselines)
         kwargs = split_forward_kwargs(forward_kwargs, n_samples)
         target_array = normalise_target(target, n_samples)
 
-        predictions = self._compiled.predict(
-            inputs.arrays, inputs.as_list, kwargs, self.internal_batch_size
+        compiled = self._compiled_model()
+        to_inputs = attribute_to_layer_inputs and self.layer is not None
+        predictions, starts, ends = self._path_ends(
+            compiled, inputs, baseline_arrays, kwargs, to_inputs
         )
         name = "target"
         if self.target_fn is not None:
@@ -187,48 +215,84 @@ class IntegratedGradients(Explainer):
         rule = target_rule(target_array, predictions.shape[1:], name)
 
         alphas, weights = quadrature(self.method, self.n_steps)
-        grad_fn = self._compiled.input_gradients(
-            starts, inputs.arrays, kwargs, rule.target, rule.kind, inputs.as_list
+        grad_fn = compiled.gradients(
+            starts, ends, inputs.arrays, kwargs, rule.target, rule.kind, inputs.as_list, to_inputs
         )
         with tqdm(
             total=n_samples * self.n_steps, disable=not progress_bar, desc="IG", unit="point"
         ) as bar:
             attributions = integrate(
-                grad_fn,
-                starts,
-                inputs.arrays,
-                alphas,
-                weights,
-                self.internal_batch_size,
-                bar.update,
+                grad_fn, starts, ends, alphas, weights, self.internal_batch_size, bar.update
             )
-        deltas = self._deltas(attributions, predictions, starts, inputs, kwargs, rule)
+        if self.layer is None:
+            start_outputs, _ = compiled.forward(
+                baseline_arrays, inputs.as_list, kwargs, self.internal_batch_size
+            )
+        else:
+            # The same definition as the gradient passes: real inputs, the layer at its start.
+            start_outputs, _ = compiled.forward(
+                inputs.arrays,
+                inputs.as_list,
+                kwargs,
+                self.internal_batch_size,
+                mode="substitute",
+                to_inputs=to_inputs,
+                layer_values=starts,
+            )
         data = {
             "attributions": attributions,
             "X": X,
             "forward_kwargs": {} if forward_kwargs is None else forward_kwargs,
-            "baselines": inputs.model_input(starts),
+            "baselines": inputs.model_input(baseline_arrays),
             "predictions": predictions,
-            "deltas": deltas,
+            "deltas": _deltas(attributions, rule, predictions, start_outputs),
             "target": rule.target,
         }
         return Explanation(meta=copy.deepcopy(self.meta), data=data)
 
-    def _deltas(
+    def _path_ends(
         self,
-        attributions: list[np.ndarray],
-        predictions: np.ndarray,
-        starts: tuple[np.ndarray, ...],
+        compiled: CompiledModel,
         inputs: Inputs,
-        kwargs: Any,
-        rule: TargetRule,
-    ) -> np.ndarray:
-        """Completeness gaps: ``sum(attributions) - (F(x) - F(baseline))``, shape ``(N,)``."""
-        baseline_outputs = self._compiled.predict(
-            starts, inputs.as_list, kwargs, self.internal_batch_size
+        baselines: tuple[np.ndarray, ...],
+        kwargs: ForwardKwargs,
+        to_inputs: bool,
+    ) -> tuple[np.ndarray, tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
+        """The model outputs on X, and where the paths start and end.
+
+        Without a layer the paths run between the baselines and the inputs; with one, between
+        the layer's outputs (inputs, with ``to_inputs``) on the baselines and on X.
+        """
+        batch = self.internal_batch_size
+        if self.layer is None:
+            predictions, _ = compiled.forward(inputs.arrays, inputs.as_list, kwargs, batch)
+            return predictions, baselines, inputs.arrays
+        predictions, ends = compiled.forward(
+            inputs.arrays, inputs.as_list, kwargs, batch, mode="record", to_inputs=to_inputs
         )
-        targets = None if rule.target is None else tf.constant(rule.target)
-        f_x = rule.select(tf.constant(predictions), targets).numpy()
-        f_baseline = rule.select(tf.constant(baseline_outputs), targets).numpy()
-        total = sum(a.reshape(a.shape[0], -1).sum(axis=1, dtype=np.float64) for a in attributions)
-        return total - (f_x.astype(np.float64) - f_baseline)
+        _, starts = compiled.forward(
+            baselines, inputs.as_list, kwargs, batch, mode="record", to_inputs=to_inputs
+        )
+        side = "inputs" if to_inputs else "outputs"
+        for value in ends:
+            if value.dtype.kind != "f":
+                raise TypeError(
+                    f"The {side} of `layer` ({self.layer.name}) have dtype {value.dtype}, which "
+                    "cannot be interpolated; attribute to a layer whose "
+                    f"{side} are floats (attribute_to_layer_inputs={not to_inputs} may do)."
+                )
+        return predictions, tuple(starts), tuple(ends)
+
+
+def _deltas(
+    attributions: list[np.ndarray],
+    rule: TargetRule,
+    end_outputs: np.ndarray,
+    start_outputs: np.ndarray,
+) -> np.ndarray:
+    """Completeness gaps: ``sum(attributions) - (F(end) - F(start))`` per sample, shape ``(N,)``."""
+    targets = None if rule.target is None else tf.constant(rule.target)
+    f_end = rule.select(tf.constant(end_outputs), targets).numpy().astype(np.float64)
+    f_start = rule.select(tf.constant(start_outputs), targets).numpy()
+    total = sum(a.reshape(a.shape[0], -1).sum(axis=1, dtype=np.float64) for a in attributions)
+    return total - (f_end - f_start)

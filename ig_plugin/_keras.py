@@ -1,0 +1,69 @@
+"""Recognising Keras objects, whichever Keras they come from (Keras 3, tf_keras, Keras 2).
+
+Checks go per object against the Layer classes of every Keras already imported, never through
+``tf.keras`` alone: with ``TF_USE_LEGACY_KERAS`` unset, ``tf.keras`` is Keras 3, yet a Hugging
+Face model's layers are tf_keras layers.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+
+def _layer_classes() -> tuple[type, ...]:
+    classes = []
+    # Only Kerases that are already imported can have made the object: no import is triggered.
+    for module_name in ("keras", "tf_keras", "tensorflow.python.keras"):
+        module = sys.modules.get(module_name)
+        layer_class = getattr(getattr(module, "layers", None), "Layer", None)
+        if isinstance(layer_class, type):
+            classes.append(layer_class)
+    return tuple(classes)
+
+
+def is_layer(obj: Any) -> bool:
+    """Whether ``obj`` is a Keras layer (a model is a layer too)."""
+    return isinstance(obj, _layer_classes())
+
+
+def sublayers(layer: Any) -> list[Any]:
+    """The layers directly inside ``layer``: a model's ``layers``, or a custom layer's own."""
+    found = getattr(layer, "layers", None)
+    if found is None:
+        found = getattr(layer, "_layers", None) or []
+    return [child for child in found if is_layer(child)]
+
+
+def walk_layers(root: Any) -> Iterator[tuple[tuple[str, ...], Any]]:
+    """Every layer below ``root``, depth first, with its path of names from ``root``."""
+    seen: set[int] = set()
+    stack: list[tuple[tuple[str, ...], Any]] = [((), root)]
+    while stack:
+        path, layer = stack.pop()
+        for child in reversed(sublayers(layer)):
+            if id(child) in seen:
+                continue
+            seen.add(id(child))
+            child_path = (*path, child.name)
+            yield child_path, child
+            stack.append((child_path, child))
+
+
+def path_to(root: Any, target: Any) -> tuple[str, ...] | None:
+    """The names leading from ``root`` to the layer object ``target``, or None if absent."""
+    for path, layer in walk_layers(root):
+        if layer is target:
+            return path
+    return None
+
+
+def follow_path(root: Any, path: tuple[str, ...]) -> Any | None:
+    """The layer reached from ``root`` by the names in ``path``, or None."""
+    layer = root
+    for name in path:
+        layer = next((child for child in sublayers(layer) if child.name == name), None)
+        if layer is None:
+            return None
+    return layer
