@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from ig_plugin._inputs import ForwardKwargs
+from ig_plugin._inputs import ForwardKwargs, Inputs
 from ig_plugin._layer_hooks import recording, substituting
 from ig_plugin._targets import TargetKind, select_scalar
 
@@ -130,6 +130,40 @@ class CompiledModel:
         return np.concatenate(outputs), [
             np.concatenate(parts) for parts in zip(*recorded, strict=True)
         ]
+
+    def path_ends(
+        self,
+        inputs: Inputs,
+        baselines: tuple[np.ndarray, ...],
+        kwargs: ForwardKwargs,
+        batch_size: int,
+        to_inputs: bool,
+    ) -> tuple[np.ndarray, tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
+        """The model outputs on X, and where the paths start and end.
+
+        Without a layer the paths run between the baselines and the inputs; with one, between
+        the layer's outputs (inputs, with ``to_inputs``) on the baselines and on X.
+
+        Raises
+        ------
+        TypeError
+            The layer's recorded values are not floats (e.g. the token ids an Embedding takes).
+        """
+        arrays, as_list = inputs.arrays, inputs.as_list
+        if self.layer is None:
+            predictions, _ = self.forward(arrays, as_list, kwargs, batch_size)
+            return predictions, baselines, arrays
+        predictions, ends = self.forward(arrays, as_list, kwargs, batch_size, "record", to_inputs)
+        _, starts = self.forward(baselines, as_list, kwargs, batch_size, "record", to_inputs)
+        side = "inputs" if to_inputs else "outputs"
+        for value in ends:
+            if value.dtype.kind != "f":
+                raise TypeError(
+                    f"The {side} of `layer` ({self.layer.name}) have dtype {value.dtype}, which "
+                    "cannot be interpolated; attribute to a layer whose "
+                    f"{side} are floats (attribute_to_layer_inputs={not to_inputs} may do)."
+                )
+        return predictions, tuple(starts), tuple(ends)
 
     # -- gradients -----------------------------------------------------------------------------
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -11,12 +13,10 @@ import tensorflow as tf
 from alibi.api.interfaces import Explainer, Explanation
 from tqdm.auto import tqdm
 
-from ig_plugin import _params
+from ig_plugin import _params, _saving
 from ig_plugin._compiled import CompiledModel
 from ig_plugin._inputs import (
     ArrayOrList,
-    ForwardKwargs,
-    Inputs,
     normalise_baselines,
     normalise_inputs,
     split_forward_kwargs,
@@ -25,6 +25,7 @@ from ig_plugin._integrate import integrate
 from ig_plugin._layers import LayerState, choose_layer, find_layer_again
 from ig_plugin._quadrature import quadrature
 from ig_plugin._targets import TargetRule, normalise_target, target_rule
+from ig_plugin._version import __version__
 
 #: alibi's metadata for this explainer; ``name`` and ``version`` are filled in by alibi's ``Base``.
 DEFAULT_META: dict = {
@@ -110,6 +111,7 @@ class IntegratedGradients(Explainer):
             self.callable_layer = layer  # alibi's attribute name: alibi.saving reads it
         self._layer_choice = choice
         self.model, self.layer = model, choice.layer
+        self._signature = _saving.static_signature(model)
 
     def reset_predictor(self, predictor: Callable[..., Any]) -> None:
         """Explain ``predictor`` from now on (e.g. after loading a saved explainer).
@@ -125,13 +127,17 @@ class IntegratedGradients(Explainer):
         Raises
         ------
         ValueError
-            ``predictor`` has no layer where the explainer's layer was.
+            ``predictor`` has no layer where the explainer's layer was; or, right after
+            loading, its declared input or output shapes differ from the saved model's.
         """
+        if self.__dict__.pop("_loaded", False):
+            _saving.check_signature(self._signature, predictor)
         choice = find_layer_again(
             predictor, self._layer_choice, getattr(self, "callable_layer", None)
         )
         self._layer_choice = choice
         self.model, self.layer = predictor, choice.layer
+        self._signature = _saving.static_signature(predictor) or self._signature
 
     def _compiled_model(self) -> CompiledModel:
         # Rebuilt whenever model or layer changed, also when assigned directly as alibi.saving does.
@@ -141,10 +147,57 @@ class IntegratedGradients(Explainer):
         return compiled
 
     def __getstate__(self) -> dict:
-        # Compiled TensorFlow functions cannot be pickled; they are rebuilt on first use.
+        # Plain Python state only: the model, the layer and the compiled functions are
+        # TensorFlow objects; they are left out here and rebuilt from the model given at load.
         state = self.__dict__.copy()
-        state.pop("_compiled", None)
+        for name in ("_compiled", "model", "layer"):
+            state.pop(name, None)
+        state["_layer_choice"] = dataclasses.replace(self._layer_choice, layer=None)
+        state["_saved_with"] = __version__
         return state
+
+    def __setstate__(self, state: dict) -> None:
+        _saving.warn_if_other_version(state.pop("_saved_with", None))
+        self.__dict__.update(state, model=None, layer=None, _loaded=True)
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Save the explainer to the folder ``path``, in alibi's layout.
+
+        The model is not saved: pass it to :meth:`load`. ``alibi.saving.load_explainer`` reads
+        the folder too. Unlike alibi, a layer nested in a sub-model can be saved; it is found
+        again by its path of layer names.
+
+        Parameters
+        ----------
+        path
+            A folder; created if missing. Its ``meta.dill`` and ``explainer.dill`` are replaced.
+        """
+        _saving.save(self, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, predictor: Any) -> IntegratedGradients:
+        """Load an explainer saved with :meth:`save` (or ``alibi.saving.save_explainer``).
+
+        Loading unpickles the folder's files, which can run code: load only folders you trust.
+
+        Parameters
+        ----------
+        path
+            The folder the explainer was saved to.
+        predictor
+            The model to explain; it must have the saved layer and, where it declares them, the
+            saved input and output shapes. It is not changed.
+
+        Raises
+        ------
+        FileNotFoundError
+            The folder or one of its files is missing.
+        ValueError
+            A file cannot be read, the folder holds another explainer, or the model does not
+            fit (a missing layer, other input or output shapes).
+        """
+        explainer: IntegratedGradients = _saving.load(cls, path, predictor)
+        return explainer
 
     def explain(
         self,
@@ -205,8 +258,8 @@ class IntegratedGradients(Explainer):
 
         compiled = self._compiled_model()
         to_inputs = attribute_to_layer_inputs and self.layer is not None
-        predictions, starts, ends = self._path_ends(
-            compiled, inputs, baseline_arrays, kwargs, to_inputs
+        predictions, starts, ends = compiled.path_ends(
+            inputs, baseline_arrays, kwargs, self.internal_batch_size, to_inputs
         )
         name = "target"
         if self.target_fn is not None:
@@ -249,39 +302,6 @@ class IntegratedGradients(Explainer):
             "target": rule.target,
         }
         return Explanation(meta=copy.deepcopy(self.meta), data=data)
-
-    def _path_ends(
-        self,
-        compiled: CompiledModel,
-        inputs: Inputs,
-        baselines: tuple[np.ndarray, ...],
-        kwargs: ForwardKwargs,
-        to_inputs: bool,
-    ) -> tuple[np.ndarray, tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
-        """The model outputs on X, and where the paths start and end.
-
-        Without a layer the paths run between the baselines and the inputs; with one, between
-        the layer's outputs (inputs, with ``to_inputs``) on the baselines and on X.
-        """
-        batch = self.internal_batch_size
-        if self.layer is None:
-            predictions, _ = compiled.forward(inputs.arrays, inputs.as_list, kwargs, batch)
-            return predictions, baselines, inputs.arrays
-        predictions, ends = compiled.forward(
-            inputs.arrays, inputs.as_list, kwargs, batch, mode="record", to_inputs=to_inputs
-        )
-        _, starts = compiled.forward(
-            baselines, inputs.as_list, kwargs, batch, mode="record", to_inputs=to_inputs
-        )
-        side = "inputs" if to_inputs else "outputs"
-        for value in ends:
-            if value.dtype.kind != "f":
-                raise TypeError(
-                    f"The {side} of `layer` ({self.layer.name}) have dtype {value.dtype}, which "
-                    "cannot be interpolated; attribute to a layer whose "
-                    f"{side} are floats (attribute_to_layer_inputs={not to_inputs} may do)."
-                )
-        return predictions, tuple(starts), tuple(ends)
 
 
 def _deltas(
