@@ -42,7 +42,13 @@ def normalise_target(target: Any, n_samples: int, name: str = "target") -> np.nd
             f"`{name}` must be an int, a list, a tuple or an integer array. "
             f"Received: {type(target).__name__} {target!r}."
         )
-    array = np.asarray(target)
+    try:
+        array = np.asarray(target)
+    except ValueError as error:  # ragged nesting: numpy's message does not name the argument
+        raise ValueError(
+            f"`{name}` must be rectangular: one int per sample, or one row of ints per sample. "
+            f"Received: {target!r}."
+        ) from error
     if array.dtype.kind not in "iu":
         raise TypeError(
             f"`{name}` must hold integers (class indices). Received: dtype {array.dtype} "

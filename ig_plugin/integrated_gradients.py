@@ -156,6 +156,23 @@ class IntegratedGradients(Explainer):
         state["_saved_with"] = __version__
         return state
 
+    def __copy__(self) -> IntegratedGradients:
+        # The copy explains the same model: share it (and the layer), compile afresh.
+        clone = type(self).__new__(type(self))
+        clone.__dict__.update({k: v for k, v in self.__dict__.items() if k != "_compiled"})
+        return clone
+
+    def __deepcopy__(self, memo: dict) -> IntegratedGradients:
+        # Plain state is copied; the model and its layer are shared, never deep-copied.
+        shared = {"model", "layer", "_layer_choice", "_compiled"}
+        clone = type(self).__new__(type(self))
+        memo[id(self)] = clone
+        for key, value in self.__dict__.items():
+            if key not in shared:
+                clone.__dict__[key] = copy.deepcopy(value, memo)
+        clone.__dict__.update(model=self.model, layer=self.layer, _layer_choice=self._layer_choice)
+        return clone
+
     def __setstate__(self, state: dict) -> None:
         _saving.warn_if_other_version(state.pop("_saved_with", None))
         self.__dict__.update(state, model=None, layer=None, _loaded=True)
@@ -240,6 +257,11 @@ class IntegratedGradients(Explainer):
             and dtype), ``X``, ``forward_kwargs``, ``baselines``, ``predictions``, ``deltas``
             (shape ``(N,)``: sum of attributions minus ``F(x) - F(baseline)``) and ``target``.
         """
+        if self.model is None:
+            raise ValueError(
+                "This explainer has no model: it was unpickled or loaded without one. "
+                "Call reset_predictor(model) first, or load it with IntegratedGradients.load."
+            )
         if target is not None and self.target_fn is not None:
             raise ValueError(
                 "Pass either `target` or the explainer's `target_fn`, not both. "
