@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from ig_plugin._inputs import ForwardKwargs, Inputs
 from ig_plugin._layer_hooks import recording, substituting
+from ig_plugin._outputs import OutputPick, select_output
 from ig_plugin._targets import TargetKind, select_scalar
 
 #: ``grad_fn`` handed to :func:`ig_plugin._integrate.integrate`.
@@ -89,6 +90,7 @@ class CompiledModel:
         mode: str = "plain",
         to_inputs: bool = False,
         layer_values: Sequence[np.ndarray] = (),
+        pick: OutputPick = None,
     ) -> tuple[np.ndarray, list[np.ndarray]]:
         """Run the model on ``arrays`` in batches of ``batch_size`` samples.
 
@@ -99,12 +101,13 @@ class CompiledModel:
         Returns
         -------
         outputs, layer_values
-            The model's outputs, and the recorded layer values (empty unless recording).
+            The model's output (the one ``pick`` names, for a model with several), and the
+            recorded layer values (empty unless recording).
 
         Raises
         ------
         ValueError
-            The model returns several output tensors (a list or dict), which is not supported.
+            The model has several outputs and ``pick`` names none of them.
         """
         n_samples = arrays[0].shape[0]
         outputs, recorded = [], []
@@ -119,13 +122,7 @@ class CompiledModel:
                 to_inputs,
                 tuple(v[rows] for v in layer_values),
             )
-            if not tf.is_tensor(output):
-                raise ValueError(
-                    f"The model returned several outputs ({type(output).__name__} of "
-                    f"{len(output)}); explain a model with a single output tensor, e.g. "
-                    "keras.Model(model.inputs, model.outputs[i])."
-                )
-            outputs.append(output.numpy())
+            outputs.append(select_output(output, self.model, pick).numpy())
             recorded.append([v.numpy() for v in values])
         return np.concatenate(outputs), [
             np.concatenate(parts) for parts in zip(*recorded, strict=True)
@@ -138,6 +135,7 @@ class CompiledModel:
         kwargs: ForwardKwargs,
         batch_size: int,
         to_inputs: bool,
+        pick: OutputPick,
     ) -> tuple[np.ndarray, tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
         """The model outputs on X, and where the paths start and end.
 
@@ -151,10 +149,14 @@ class CompiledModel:
         """
         arrays, as_list = inputs.arrays, inputs.as_list
         if self.layer is None:
-            predictions, _ = self.forward(arrays, as_list, kwargs, batch_size)
+            predictions, _ = self.forward(arrays, as_list, kwargs, batch_size, pick=pick)
             return predictions, baselines, arrays
-        predictions, ends = self.forward(arrays, as_list, kwargs, batch_size, "record", to_inputs)
-        _, starts = self.forward(baselines, as_list, kwargs, batch_size, "record", to_inputs)
+        predictions, ends = self.forward(
+            arrays, as_list, kwargs, batch_size, "record", to_inputs, pick=pick
+        )
+        _, starts = self.forward(
+            baselines, as_list, kwargs, batch_size, "record", to_inputs, pick=pick
+        )
         side = "inputs" if to_inputs else "outputs"
         for value in ends:
             if value.dtype.kind != "f":
@@ -181,6 +183,7 @@ class CompiledModel:
         kind: TargetKind,
         as_list: bool,
         to_inputs: bool,
+        pick: OutputPick,
     ) -> list:
         # starts, ends: per attributed tensor (N, *feature_shape), resident; the chunk's path
         # points are built here, next to the model: points: (n_pairs, *feature_shape).
@@ -199,7 +202,7 @@ class CompiledModel:
                 structure = self._structures[to_inputs]
                 with substituting(self.layer, to_inputs, structure, points):
                     outputs = self._call(rows, as_list, kwargs)
-            scalars = select_scalar(kind, outputs, target_rows)
+            scalars = select_scalar(kind, select_output(outputs, self.model, pick), target_rows)
         # A tensor that does not reach the output has a zero gradient, not None.
         grads = tape.gradient(scalars, points, unconnected_gradients=tf.UnconnectedGradients.ZERO)
         segments = sample_ids - sample_ids[0]
@@ -219,6 +222,7 @@ class CompiledModel:
         kind: TargetKind,
         as_list: bool,
         to_inputs: bool = False,
+        pick: OutputPick = None,
     ) -> GradFn:
         """A ``grad_fn`` for :func:`ig_plugin._integrate.integrate`.
 
@@ -248,6 +252,7 @@ class CompiledModel:
                 kind,
                 as_list,
                 to_inputs,
+                pick,
             )
             return [s.numpy() for s in sums]
 

@@ -23,6 +23,7 @@ from ig_plugin._inputs import (
 )
 from ig_plugin._integrate import integrate
 from ig_plugin._layers import LayerState, choose_layer, find_layer_again
+from ig_plugin._outputs import check_pick
 from ig_plugin._quadrature import quadrature
 from ig_plugin._targets import TargetRule, normalise_target, target_rule
 from ig_plugin._version import __version__
@@ -224,6 +225,7 @@ class IntegratedGradients(Explainer):
         target: int | list | tuple | np.ndarray | None = None,
         attribute_to_layer_inputs: bool = False,
         *,
+        output: int | str | None = None,
         progress_bar: bool = False,
     ) -> Explanation:
         """Attribute the model's output on each sample of X to the input features.
@@ -247,6 +249,10 @@ class IntegratedGradients(Explainer):
         attribute_to_layer_inputs
             With a layer, attribute to its inputs instead of its outputs; ignored without one
             (as in alibi).
+        output
+            For a model with several output tensors (a list or dict), which one to explain: its
+            position, or its name (a dict key or one of ``model.output_names``). Required for
+            such models; ``target``, ``predictions`` and ``deltas`` then refer to that output.
         progress_bar
             Show a tqdm progress bar over the path points.
 
@@ -272,6 +278,7 @@ class IntegratedGradients(Explainer):
                 "`attribute_to_layer_inputs` must be a bool. "
                 f"Received: {type(attribute_to_layer_inputs).__name__}"
             )
+        pick = check_pick(output)
         inputs = normalise_inputs(X, allow_integer=self.layer is not None)
         n_samples = inputs.n_samples
         baseline_arrays = normalise_baselines(inputs, baselines)
@@ -281,7 +288,7 @@ class IntegratedGradients(Explainer):
         compiled = self._compiled_model()
         to_inputs = attribute_to_layer_inputs and self.layer is not None
         predictions, starts, ends = compiled.path_ends(
-            inputs, baseline_arrays, kwargs, self.internal_batch_size, to_inputs
+            inputs, baseline_arrays, kwargs, self.internal_batch_size, to_inputs, pick
         )
         name = "target"
         if self.target_fn is not None:
@@ -291,7 +298,15 @@ class IntegratedGradients(Explainer):
 
         alphas, weights = quadrature(self.method, self.n_steps)
         grad_fn = compiled.gradients(
-            starts, ends, inputs.arrays, kwargs, rule.target, rule.kind, inputs.as_list, to_inputs
+            starts,
+            ends,
+            inputs.arrays,
+            kwargs,
+            rule.target,
+            rule.kind,
+            inputs.as_list,
+            to_inputs,
+            pick,
         )
         with tqdm(
             total=n_samples * self.n_steps, disable=not progress_bar, desc="IG", unit="point"
@@ -301,7 +316,7 @@ class IntegratedGradients(Explainer):
             )
         if self.layer is None:
             start_outputs, _ = compiled.forward(
-                baseline_arrays, inputs.as_list, kwargs, self.internal_batch_size
+                baseline_arrays, inputs.as_list, kwargs, self.internal_batch_size, pick=pick
             )
         else:
             # The same definition as the gradient passes: real inputs, the layer at its start.
@@ -313,6 +328,7 @@ class IntegratedGradients(Explainer):
                 mode="substitute",
                 to_inputs=to_inputs,
                 layer_values=starts,
+                pick=pick,
             )
         data = {
             "attributions": attributions,
