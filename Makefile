@@ -1,17 +1,21 @@
-# One place for the project's commands. VENV can point elsewhere (CI keeps one between runs).
+# One place for the project's commands. VENV can point elsewhere (CI keeps its envs between runs).
 VENV ?= .venv
+# Where the extra Keras stacks of `make test-stacks` live.
+STACKS ?= .stacks
+# The TensorFlow that `make install` puts in VENV: CPU wheels (274 MB, not the 572 MB GPU one).
+TF_REQUIREMENT ?= tensorflow-cpu>=2.14
 PYTHON := $(VENV)/bin/python
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install test lint demo benchmark clean
+.PHONY: install test lint demo examples benchmark test-stacks test-tf-keras test-tf2.14 clean
 
 $(PYTHON):
 	python3 -m venv $(VENV)
 	$(PYTHON) -m pip install -q --upgrade pip
 
-# Installs ig_plugin (editable) with CPU TensorFlow and the dev tools; quick when already there.
+# Installs ig_plugin (editable) with TensorFlow and the dev tools; quick when already there.
 install: $(PYTHON)
-	$(PYTHON) -m pip install -q -e ".[cpu,dev]"
+	$(PYTHON) -m pip install -q -e ".[dev]" "$(TF_REQUIREMENT)"
 
 test: install
 	$(PYTHON) -m pytest
@@ -24,8 +28,29 @@ lint: install
 demo: install
 	$(PYTHON) examples/image_digits.py
 
+examples: install
+	@for script in examples/*.py; do \
+		echo "== $$script"; \
+		$(PYTHON) $$script --output examples/output || exit 1; \
+	done
+
 benchmark: install
 	$(PYTHON) benchmarks/core_overhead.py
 
+# The two other Keras stacks ig_plugin supports; `make test` covers TensorFlow 2.21 + Keras 3.
+test-stacks: test-tf-keras test-tf2.14
+
+# TensorFlow 2.21 with legacy Keras 2 (tf_keras), as Hugging Face TF models need. tf-keras
+# depends on the 572 MB `tensorflow` wheel; --no-deps keeps the CPU one already installed.
+test-tf-keras:
+	$(MAKE) install VENV=$(STACKS)/tf-keras TF_REQUIREMENT="tensorflow-cpu==2.21.*"
+	$(STACKS)/tf-keras/bin/python -m pip install -q --no-deps "tf-keras==2.21.*"
+	TF_USE_LEGACY_KERAS=1 $(STACKS)/tf-keras/bin/python -m pytest
+
+# TensorFlow 2.14.1 with Keras 2.14: the newest stack alibi's own tensorflow extra allows.
+test-tf2.14:
+	$(MAKE) install VENV=$(STACKS)/tf2.14 TF_REQUIREMENT="tensorflow-cpu==2.14.1"
+	$(STACKS)/tf2.14/bin/python -m pytest
+
 clean:
-	rm -rf $(VENV) build dist *.egg-info examples/output .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(STACKS) build dist *.egg-info examples/output .pytest_cache .mypy_cache .ruff_cache

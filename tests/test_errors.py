@@ -230,6 +230,6 @@ def test_target_fn_out_of_range(linear):
         explainer.explain(X)
 
 
-def test_multi_output_model_is_rejected_clearly():
-    with pytest.raises(ValueError, match="several outputs"):
+def test_multi_output_model_without_a_pick_lists_its_outputs():
+    with pytest.raises(ValueError, match=r"has 2 outputs: \[0\] .* \[1\] .*output="):
         IntegratedGradients(TwoOutputs(), n_steps=2).explain(X, target=0)

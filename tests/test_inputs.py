@@ -2,9 +2,9 @@
 
 import copy
 
-import keras
 import numpy as np
 import pytest
+from compat import keras
 from models import (
     GatedLinear,
     functional_mlp,

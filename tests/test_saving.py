@@ -13,10 +13,10 @@ from pathlib import Path
 import alibi.explainers
 import alibi.saving
 import dill
-import keras
 import numpy as np
 import pytest
 from alibi.exceptions import SerializationError
+from compat import keras
 
 import ig_plugin._saving
 from ig_plugin import IntegratedGradients, LayerState
@@ -270,8 +270,14 @@ def test_load_in_a_fresh_process_beside_a_saved_keras_model(tmp_path):
         """
         import sys
         from pathlib import Path
-        import keras, numpy as np
+        import os
+        import numpy as np
         from ig_plugin import IntegratedGradients
+
+        if os.environ.get("TF_USE_LEGACY_KERAS") == "1":
+            import tf_keras as keras
+        else:
+            import keras
 
         folder = Path(sys.argv[1])
         model = keras.saving.load_model(folder / "model.keras")
