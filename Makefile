@@ -45,12 +45,12 @@ test-stacks: test-tf-keras test-tf2.14
 test-tf-keras:
 	$(MAKE) install VENV=$(STACKS)/tf-keras TF_REQUIREMENT="tensorflow-cpu==2.21.*"
 	$(STACKS)/tf-keras/bin/python -m pip install -q --no-deps "tf-keras==2.21.*"
-	TF_USE_LEGACY_KERAS=1 $(STACKS)/tf-keras/bin/python -m pytest
+	TF_USE_LEGACY_KERAS=1 IG_PLUGIN_EXPECT_KERAS="tf_keras 2.21" $(STACKS)/tf-keras/bin/python -m pytest
 
 # TensorFlow 2.14.1 with Keras 2.14: the newest stack alibi's own tensorflow extra allows.
 test-tf2.14:
 	$(MAKE) install VENV=$(STACKS)/tf2.14 TF_REQUIREMENT="tensorflow-cpu==2.14.1"
-	$(STACKS)/tf2.14/bin/python -m pytest
+	IG_PLUGIN_EXPECT_KERAS="keras 2.14" $(STACKS)/tf2.14/bin/python -m pytest
 
 clean:
 	rm -rf $(VENV) $(STACKS) build dist *.egg-info examples/output .pytest_cache .mypy_cache .ruff_cache
