@@ -7,7 +7,7 @@ TF_REQUIREMENT ?= tensorflow-cpu>=2.14
 PYTHON := $(VENV)/bin/python
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install test lint demo examples benchmark test-stacks test-tf-keras test-tf2.14 clean
+.PHONY: install test lint demo examples docs benchmark test-stacks test-tf-keras test-tf2.14 clean
 
 $(PYTHON):
 	python3 -m venv $(VENV)
@@ -33,6 +33,13 @@ examples: install
 		echo "== $$script"; \
 		$(PYTHON) $$script --output examples/output || exit 1; \
 	done
+
+# The Sphinx site, warnings (broken references included) as errors; it shows the examples'
+# pictures, so they are made first when missing.
+docs: install
+	@ls examples/output/*.png >/dev/null 2>&1 || $(MAKE) examples
+	$(PYTHON) -m sphinx -W --keep-going -q -b html docs docs/_build/html
+	@echo "docs built: docs/_build/html/index.html"
 
 benchmark: install
 	$(PYTHON) benchmarks/core_overhead.py
