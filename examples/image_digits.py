@@ -16,14 +16,11 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.datasets import load_digits
 
 from ig_plugin import IntegratedGradients
+from ig_plugin.visualization import plot_image_attributions
 
 
 def train_cnn(images: np.ndarray, labels: np.ndarray) -> keras.Model:
@@ -44,24 +41,6 @@ def train_cnn(images: np.ndarray, labels: np.ndarray) -> keras.Model:
     return model
 
 
-def plot(images: np.ndarray, attributions: np.ndarray, predicted: np.ndarray) -> plt.Figure:
-    """Each image above its attributions, on one diverging colour scale centred at zero."""
-    fig, axes = plt.subplots(2, len(images), figsize=(2 * len(images), 4.4), layout="constrained")
-    limit = np.abs(attributions).max()
-    for column, (image, attribution, label) in enumerate(
-        zip(images, attributions, predicted, strict=True)
-    ):
-        axes[0, column].imshow(image[..., 0], cmap="gray_r")
-        axes[0, column].set_title(f"predicted {label}")
-        heat = axes[1, column].imshow(attribution[..., 0], cmap="RdBu_r", vmin=-limit, vmax=limit)
-        for ax in axes[:, column]:
-            ax.set_xticks([])
-            ax.set_yticks([])
-    axes[1, 0].set_ylabel("attributions")
-    fig.colorbar(heat, ax=axes[1, :], shrink=0.8, label="attribution (red: for the class)")
-    return fig
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--output", type=Path, default=Path(__file__).parent / "output")
@@ -74,15 +53,23 @@ def main() -> None:
     model = train_cnn(images[train], digits.target[train])
     _, accuracy = model.evaluate(images[test], digits.target[test], verbose=0)
 
+    # Explain the predicted class of six test images, starting each path from a black image.
     explainer = IntegratedGradients(model, target_fn=partial(np.argmax, axis=1), n_steps=50)
     X = images[test][:6]
     explanation = explainer.explain(X, baselines=0.0)
-    attributions = explanation.attributions[0]
     predicted = explanation.target
 
+    # Each image beside its attributions, all on one colour scale centred at zero.
+    fig = plot_image_attributions(
+        explanation,
+        titles=[f"predicted {label}" for label in predicted],
+        ncols=3,
+        image_cmap="gray_r",
+        clip_percentile=99.5,
+    )
     args.output.mkdir(parents=True, exist_ok=True)
     path = args.output / "digits_integrated_gradients.png"
-    plot(X, attributions, predicted).savefig(path, dpi=120)
+    fig.savefig(path, dpi=120)
     print(f"test accuracy: {accuracy:.3f}")
     print(f"predicted classes: {predicted.tolist()}, true: {digits.target[test][:6].tolist()}")
     print(f"largest |delta| (completeness gap): {np.abs(explanation.deltas).max():.2e}")
