@@ -1,8 +1,10 @@
 """The TensorFlow side: compiled forward passes and gradient steps for one model.
 
 This is the one module that runs the model. Its passes are ``tf.function``s made once per
-explainer and model (``reduce_retracing`` lets one trace serve every chunk size and every N), and
-all take their data chunk by chunk so memory is bounded by ``internal_batch_size``.
+explainer and model (``reduce_retracing`` lets one trace serve every chunk size and every N). The
+forward passes take their data in batches of ``internal_batch_size`` samples; the gradient pass
+loops over chunks of ``internal_batch_size`` path points inside the graph, so memory is bounded
+by the chunk plus the inputs and the attributions themselves.
 
 The gradient step is one function built two ways: without a layer the path points are the model
 inputs; with a layer the model gets the real inputs and the layer's outputs (or inputs) are
@@ -22,13 +24,63 @@ from ig_plugin._layer_hooks import recording, substituting
 from ig_plugin._outputs import OutputPick, select_output
 from ig_plugin._targets import TargetKind, select_scalar
 
-#: ``grad_fn`` handed to :func:`ig_plugin._integrate.integrate`.
-GradFn = Callable[[np.ndarray, np.ndarray, np.ndarray], list[np.ndarray]]
+#: ``attribute(first, stop)``: the attributions of samples ``first`` to ``stop - 1``, one array
+#: per attributed tensor (see :data:`ig_plugin._spans.AttributeFn`).
+AttributeFn = Callable[[int, int], list[np.ndarray]]
 
 
-def _as_column(values: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
-    """Reshape per-row scalars ``(n,)`` to broadcast against ``like`` ``(n, *feature_shape)``."""
-    return tf.reshape(tf.cast(values, like.dtype), [-1] + [1] * (like.shape.rank - 1))
+def _weighted_sums(
+    grads: tf.Tensor, segments: tf.Tensor, n_segments: tf.Tensor, weights: tf.Tensor
+) -> tf.Tensor:
+    """``sum weight * grad`` over each segment's rows: ``(n_segments, *feature_shape)``.
+
+    One matrix product, ``(n_segments, n_pairs) @ (n_pairs, n_features)``, whose left factor
+    holds each pair's weight in its segment's row: it scales and sums in one multithreaded
+    kernel, where a weighting and ``unsorted_segment_sum`` took two passes, one single-threaded.
+    """
+    mixing = tf.one_hot(
+        tf.cast(segments, tf.int32), tf.cast(n_segments, tf.int32), axis=0, dtype=grads.dtype
+    ) * tf.cast(weights, grads.dtype)
+    flat = tf.reshape(grads, [tf.shape(grads)[0], -1])
+    return tf.reshape(tf.matmul(mixing, flat), tf.concat([[-1], tf.shape(grads)[1:]], axis=0))
+
+
+def _path_points(lows: tf.Tensor, highs: tf.Tensor, alphas: tf.Tensor) -> tf.Tensor:
+    """Every point of the paths from ``lows`` to ``highs``, sample-major.
+
+    ``lows``, ``highs``: ``(n, *feature_shape)``; returns ``(n * n_steps, *feature_shape)`` with
+    row ``i * n_steps + k`` at ``lows[i] + alphas[k] * (highs[i] - lows[i])``. Written as one
+    batched product ``[1, alpha] @ [low; high - low]`` with an inner dimension of 2, so the
+    points are written in one pass, where gathering rows and interpolating took four.
+    """
+    n = tf.shape(lows)[0]
+    flat_lows = tf.reshape(lows, [n, -1])
+    ends = tf.stack([flat_lows, tf.reshape(highs, [n, -1]) - flat_lows], axis=1)  # (n, 2, F)
+    alphas = tf.cast(alphas, lows.dtype)
+    coefficients = tf.stack([tf.ones_like(alphas), alphas], axis=1)  # (n_steps, 2)
+    paths = tf.matmul(coefficients[tf.newaxis], ends)  # (n, n_steps, F)
+    return tf.reshape(paths, tf.concat([[-1], tf.shape(lows)[1:]], axis=0))
+
+
+def _settle(
+    sums: tf.Tensor, carry: tf.Tensor, last_is_complete: tf.Tensor
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """Split a chunk's per-sample sums into finished rows and the carry to the next chunk.
+
+    ``sums`` ``(n_segments, *feature_shape)`` are float64; ``carry`` ``(*feature_shape)`` holds
+    the partial sums of the chunk's first sample from earlier chunks (zeros if it starts here).
+    Every sample but the chunk's last ends inside the chunk; the last one too when
+    ``last_is_complete``. Returns the finished rows and the new carry (zeros if none is open).
+    """
+    sums = tf.concat([sums[:1] + carry[tf.newaxis], sums[1:]], axis=0)
+    n_finished = tf.shape(sums)[0] - tf.cast(tf.logical_not(last_is_complete), tf.int32)
+    return sums[:n_finished], tf.where(last_is_complete, tf.zeros_like(carry), sums[-1])
+
+
+def _scale(sums: tf.Tensor, starts: tf.Tensor, ends: tf.Tensor) -> tf.Tensor:
+    """IG of finished rows: ``(end - start) * sum w * grad`` in float64, in ``starts``' dtype."""
+    difference = tf.cast(ends, tf.float64) - tf.cast(starts, tf.float64)
+    return tf.cast(sums * difference, starts.dtype)
 
 
 class CompiledModel:
@@ -169,12 +221,13 @@ class CompiledModel:
 
     # -- gradients -----------------------------------------------------------------------------
 
-    def _gradient_step(
+    def _chunk_sums(
         self,
         starts: tuple,
         ends: tuple,
         model_inputs: tuple,
-        sample_ids: tf.Tensor,
+        lo: tf.Tensor,
+        hi: tf.Tensor,
         alphas: tf.Tensor,
         weights: tf.Tensor,
         per_sample: dict[str, tf.Tensor],
@@ -184,13 +237,29 @@ class CompiledModel:
         as_list: bool,
         to_inputs: bool,
         pick: OutputPick,
-    ) -> list:
+    ) -> list[tf.Tensor]:
+        """One gradient batch: the pairs ``lo`` to ``hi - 1``, summed per sample.
+
+        Returns per attributed tensor ``(n_segments, *feature_shape)``: row ``j`` is the sum of
+        ``weight * gradient`` over the chunk's pairs of sample ``lo // n_steps + j``.
+        """
+        n_steps = tf.size(alphas, out_type=tf.int64)
+        pairs = tf.range(lo, hi)
+        # Pair p is step p % n_steps of sample p // n_steps: sample-major, so sorted by sample.
+        sample_ids, step_ids = pairs // n_steps, pairs % n_steps
+        first = lo // n_steps
+        segments = sample_ids - first
+        n_segments = (hi - 1) // n_steps - first + 1
         # starts, ends: per attributed tensor (N, *feature_shape), resident; the chunk's path
-        # points are built here, next to the model: points: (n_pairs, *feature_shape).
+        # points are built here, next to the model: points: (n_pairs, *feature_shape). The
+        # whole paths of the chunk's samples are built, then cut to the chunk's pairs: at most
+        # 2 * (n_steps - 1) points too many (none when chunks hold whole paths).
+        offset = lo - first * n_steps
         points = []
         for start, end in zip(starts, ends, strict=True):
-            start_rows, end_rows = tf.gather(start, sample_ids), tf.gather(end, sample_ids)
-            points.append(start_rows + _as_column(alphas, start_rows) * (end_rows - start_rows))
+            samples = slice(first, first + n_segments)
+            paths = _path_points(start[samples], end[samples], alphas)
+            points.append(paths[offset : offset + hi - lo])
         kwargs = {**{k: tf.gather(v, sample_ids) for k, v in per_sample.items()}, **shared}
         target_rows = None if target is None else tf.gather(target, sample_ids)
         with tf.GradientTape() as tape:
@@ -205,14 +274,71 @@ class CompiledModel:
             scalars = select_scalar(kind, select_output(outputs, self.model, pick), target_rows)
         # A tensor that does not reach the output has a zero gradient, not None.
         grads = tape.gradient(scalars, points, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-        segments = sample_ids - sample_ids[0]
-        n_segments = segments[-1] + 1
-        return [
-            tf.math.unsorted_segment_sum(_as_column(weights, g) * g, segments, n_segments)
-            for g in grads
-        ]
+        pair_weights = tf.gather(weights, step_ids)
+        return [_weighted_sums(g, segments, n_segments, pair_weights) for g in grads]
 
-    def gradients(
+    def _gradient_step(
+        self,
+        starts: tuple,
+        ends: tuple,
+        model_inputs: tuple,
+        chunk_size: tf.Tensor,
+        alphas: tf.Tensor,
+        weights: tf.Tensor,
+        *call: Any,
+    ) -> list[tf.Tensor]:
+        """The attributions of the samples of ``starts`` and ``ends``, in one graph loop.
+
+        Their paths' pairs are taken ``chunk_size`` at a time, one gradient batch per chunk: one
+        compiled call for all of them, where a Python-driven loop paid more for dispatching each
+        chunk than a small model takes to run it. A sample's weighted sum is carried (float64)
+        while its path goes on into the next chunk; once finished it is scaled by
+        ``end - start`` and kept in the attributed tensor's dtype (a ``TensorArray``), so memory
+        is the chunk plus the attributions. ``call`` are the trailing arguments of
+        :meth:`_chunk_sums`. Returns per attributed tensor ``(n_rows, *feature_shape)``.
+        """
+        n_steps = tf.size(alphas, out_type=tf.int64)
+        stop = tf.shape(starts[0], out_type=tf.int64)[0] * n_steps
+        n_chunks = (stop + chunk_size - 1) // chunk_size
+
+        def body(chunk: tf.Tensor, carries: tuple, finished: tuple) -> tuple:
+            lo = chunk * chunk_size
+            hi = tf.minimum(lo + chunk_size, stop)
+            sums = self._chunk_sums(starts, ends, model_inputs, lo, hi, alphas, weights, *call)
+            lowest = lo // n_steps
+            new_carries, new_finished = [], []
+            for part, carry, start, end, rows in zip(
+                sums, carries, starts, ends, finished, strict=True
+            ):
+                done, carry = _settle(tf.cast(part, tf.float64), carry, hi % n_steps == 0)
+                samples = slice(lowest, lowest + tf.shape(done, out_type=tf.int64)[0])
+                new_finished.append(
+                    rows.write(tf.cast(chunk, tf.int32), _scale(done, start[samples], end[samples]))
+                )
+                new_carries.append(carry)
+            return chunk + 1, tuple(new_carries), tuple(new_finished)
+
+        carries = tuple(tf.zeros(tf.shape(start)[1:], tf.float64) for start in starts)
+        finished = tuple(
+            tf.TensorArray(
+                start.dtype,
+                size=tf.cast(n_chunks, tf.int32),
+                infer_shape=False,
+                element_shape=tf.TensorShape([None]).concatenate(start.shape[1:]),
+            )
+            for start in starts
+        )
+        # One chunk at a time: parallel iterations would hold several chunks in memory.
+        _, _, finished = tf.while_loop(
+            lambda chunk, *_: chunk < n_chunks,
+            body,
+            (tf.constant(0, tf.int64), carries, finished),
+            parallel_iterations=1,
+        )
+        # The last chunk ends with the last sample's path, so no sum is left open.
+        return [rows.concat() for rows in finished]
+
+    def attribution_fn(
         self,
         starts: Sequence[np.ndarray],
         ends: Sequence[np.ndarray],
@@ -221,39 +347,36 @@ class CompiledModel:
         target: np.ndarray | None,
         kind: TargetKind,
         as_list: bool,
-        to_inputs: bool = False,
-        pick: OutputPick = None,
-    ) -> GradFn:
-        """A ``grad_fn`` for :func:`ig_plugin._integrate.integrate`.
+        to_inputs: bool,
+        pick: OutputPick,
+        alphas: np.ndarray,
+        weights: np.ndarray,
+        chunk_size: int,
+    ) -> AttributeFn:
+        """An ``attribute(first, stop)`` for :func:`ig_plugin._spans.attribute_in_spans`.
 
         ``starts`` and ``ends`` are the path ends of the attributed tensors: the model inputs, or
         with a layer its recorded outputs (inputs with ``to_inputs``) at the baselines and at X,
-        in which case ``model_inputs`` are the real model inputs. All are moved to TensorFlow
-        once here, not once per chunk.
+        in which case ``model_inputs`` are the real model inputs. ``alphas`` and ``weights`` are
+        the quadrature rule; ``chunk_size`` the most path points per gradient batch. Each call
+        moves only its samples' rows to TensorFlow, so a span bounds that copy too.
         """
-        resident = [
-            tuple(tf.convert_to_tensor(a) for a in arrays)
-            for arrays in (starts, ends, model_inputs if self.layer is not None else ())
-        ]
-        per_sample = {k: tf.convert_to_tensor(v) for k, v in kwargs.per_sample.items()}
-        target_tensor = None if target is None else tf.convert_to_tensor(target)
+        arrays = (starts, ends, model_inputs if self.layer is not None else ())
+        rule = (tf.constant(chunk_size, tf.int64), tf.constant(alphas), tf.constant(weights))
 
-        def grad_fn(
-            sample_ids: np.ndarray, alphas: np.ndarray, weights: np.ndarray
-        ) -> list[np.ndarray]:
-            sums = self._gradients(
-                *resident,
-                tf.convert_to_tensor(sample_ids, dtype=tf.int64),
-                tf.convert_to_tensor(alphas),
-                tf.convert_to_tensor(weights),
-                per_sample,
+        def attribute(first: int, stop: int) -> list[np.ndarray]:
+            rows = slice(first, stop)
+            attributions = self._gradients(
+                *(tuple(tf.convert_to_tensor(a[rows]) for a in group) for group in arrays),
+                *rule,
+                {k: tf.convert_to_tensor(v[rows]) for k, v in kwargs.per_sample.items()},
                 kwargs.shared,
-                target_tensor,
+                None if target is None else tf.convert_to_tensor(target[rows]),
                 kind,
                 as_list,
                 to_inputs,
                 pick,
             )
-            return [s.numpy() for s in sums]
+            return [a.numpy() for a in attributions]
 
-        return grad_fn
+        return attribute

@@ -7,6 +7,7 @@ sum to 1, so a constant integrand is integrated exactly.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import numpy as np
@@ -57,6 +58,8 @@ _RULES: dict[str, Rule] = {
 }
 
 
+# Cached: Gauss-Legendre's nodes take milliseconds to find, a noticeable part of a small explain.
+@functools.lru_cache(maxsize=64)
 def quadrature(method: str, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
     """Return the nodes and weights of a quadrature rule on ``[0, 1]``.
 
@@ -70,6 +73,9 @@ def quadrature(method: str, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
     Returns
     -------
     alphas, weights
-        float64 arrays of shape ``(n_steps,)``; the weights sum to 1.
+        Read-only float64 arrays of shape ``(n_steps,)`` (they are shared between calls); the
+        weights sum to 1.
     """
-    return _RULES[method](n_steps)
+    alphas, weights = _RULES[method](n_steps)
+    alphas.flags.writeable = weights.flags.writeable = False
+    return alphas, weights

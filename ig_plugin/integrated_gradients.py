@@ -21,10 +21,10 @@ from ig_plugin._inputs import (
     normalise_inputs,
     split_forward_kwargs,
 )
-from ig_plugin._integrate import integrate
 from ig_plugin._layers import LayerState, choose_layer, find_layer_again
 from ig_plugin._outputs import check_pick
 from ig_plugin._quadrature import quadrature
+from ig_plugin._spans import attribute_in_spans, span_length
 from ig_plugin._targets import TargetRule, normalise_target, target_rule
 from ig_plugin._version import __version__
 
@@ -297,7 +297,7 @@ class IntegratedGradients(Explainer):
         rule = target_rule(target_array, predictions.shape[1:], name)
 
         alphas, weights = quadrature(self.method, self.n_steps)
-        grad_fn = compiled.gradients(
+        attribute = compiled.attribution_fn(
             starts,
             ends,
             inputs.arrays,
@@ -307,12 +307,17 @@ class IntegratedGradients(Explainer):
             inputs.as_list,
             to_inputs,
             pick,
+            alphas,
+            weights,
+            self.internal_batch_size,
         )
         with tqdm(
             total=n_samples * self.n_steps, disable=not progress_bar, desc="IG", unit="point"
         ) as bar:
-            attributions = integrate(
-                grad_fn, starts, ends, alphas, weights, self.internal_batch_size, bar.update
+            copied = (*starts, *ends, *(inputs.arrays if self.layer is not None else ()))
+            length = span_length(n_samples, sum(a[:1].nbytes for a in copied), progress_bar)
+            attributions = attribute_in_spans(
+                attribute, n_samples, length, self.n_steps, bar.update if progress_bar else None
             )
         if self.layer is None:
             start_outputs, _ = compiled.forward(

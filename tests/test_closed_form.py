@@ -1,10 +1,12 @@
 """Attribution values proven by closed forms, completeness and invariances."""
 
+import itertools
+
 import numpy as np
 import pytest
 from models import METHODS, linear_model, power_sum_model, seeded_floats
 
-from ig_plugin import IntegratedGradients
+from ig_plugin import IntegratedGradients, _spans
 
 N_FEATURES = 3
 
@@ -137,15 +139,50 @@ def test_completeness_fails_with_too_few_riemann_steps(mlp, mlp_data):
 
 
 def test_internal_batch_size_invariance(mlp, mlp_data):
+    # 6 samples x 7 steps: chunks shorter than a path (1, 3), one path (7), paths cut across
+    # chunks (10, 41), whole paths (14), and everything in one chunk (1000); each also with a
+    # progress bar, which splits the chunks over several compiled calls.
     results = []
-    for size in (1, 3, 50, 1000):
+    for size, progress_bar in itertools.product((1, 3, 7, 10, 14, 41, 1000), (False, True)):
         explainer = IntegratedGradients(mlp, n_steps=7, internal_batch_size=size)
-        explanation = explainer.explain(mlp_data, target=2, baselines=0.3)
+        explanation = explainer.explain(
+            mlp_data, target=2, baselines=0.3, progress_bar=progress_bar
+        )
         results.append((explanation.attributions[0], explanation.deltas, explanation.predictions))
     for attributions, deltas, predictions in results[1:]:
         np.testing.assert_allclose(attributions, results[0][0], rtol=1e-5, atol=1e-7)
         np.testing.assert_allclose(deltas, results[0][1], atol=1e-6)
         np.testing.assert_allclose(predictions, results[0][2], rtol=1e-6)
+
+
+def test_progress_bar_spans_change_nothing(mlp):
+    # 20 samples x 7 steps in chunks of 2: a progress bar makes spans of one sample, each of
+    # four chunks, the last of which is cut short by the end of the path.
+    data = seeded_floats((20, 4), seed=8)
+    explainer = IntegratedGradients(mlp, n_steps=7, internal_batch_size=2)
+    plain = explainer.explain(data, target=1)
+    reported = explainer.explain(data, target=1, progress_bar=True)
+    reference = IntegratedGradients(mlp, n_steps=7, internal_batch_size=1000).explain(
+        data, target=1
+    )
+    for explanation in (plain, reported):
+        np.testing.assert_allclose(
+            explanation.attributions[0], reference.attributions[0], rtol=1e-5, atol=1e-7
+        )
+
+
+@pytest.mark.parametrize("span_bytes", [1, 64, 100])
+def test_spans_of_few_samples_change_nothing(mlp, mlp_data, monkeypatch, span_bytes):
+    # A sample's path ends take 2 x 4 float32 = 32 bytes: spans of 1, 2 and 3 samples.
+    target = np.arange(len(mlp_data)) % 3
+    explainer = IntegratedGradients(mlp, n_steps=7, internal_batch_size=5)
+    reference = explainer.explain(mlp_data, target=target, baselines=0.3)
+    monkeypatch.setattr(_spans, "SPAN_BYTES", span_bytes)
+    spanned = explainer.explain(mlp_data, target=target, baselines=0.3)
+    np.testing.assert_allclose(
+        spanned.attributions[0], reference.attributions[0], rtol=1e-6, atol=1e-8
+    )
+    np.testing.assert_allclose(spanned.deltas, reference.deltas, atol=1e-7)
 
 
 # --- (e) dtypes (alibi bug 13) -------------------------------------------------------------------

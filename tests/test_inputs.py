@@ -15,7 +15,7 @@ from models import (
     subclassed_mlp,
 )
 
-from ig_plugin import IntegratedGradients
+from ig_plugin import IntegratedGradients, _spans
 
 WEIGHTS_A = np.array([[1.0, 0.5], [-2.0, 1.0], [0.25, -1.0]], dtype="float32")
 WEIGHTS_B = np.array([[3.0, -0.5], [-1.0, 2.0]], dtype="float32")
@@ -185,7 +185,11 @@ def test_caller_forward_kwargs_not_mutated():
 # --- forward_kwargs ------------------------------------------------------------------------------
 
 
-def test_per_sample_forward_kwargs_follow_their_sample():
+@pytest.mark.parametrize("span_bytes", [None, 1])
+def test_per_sample_forward_kwargs_follow_their_sample(monkeypatch, span_bytes):
+    if span_bytes is not None:
+        # One sample per compiled call: each call must get its own rows of the kwargs.
+        monkeypatch.setattr(_spans, "SPAN_BYTES", span_bytes)
     model = GatedLinear(WEIGHTS_A)
     X = seeded_floats((4, 3), seed=28)
     gate = np.random.default_rng(29).integers(0, 2, size=(4, 3)).astype("float32")

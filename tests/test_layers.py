@@ -8,7 +8,7 @@ import tensorflow as tf
 from alibi.explainers.integrated_gradients import LayerState as AlibiLayerState
 from compat import keras
 
-from ig_plugin import IntegratedGradients, LayerState
+from ig_plugin import IntegratedGradients, LayerState, _spans
 
 RNG_SEED = 0
 
@@ -142,6 +142,21 @@ def test_layer_attributions_match_alibi(builder, to_inputs, method):
     np.testing.assert_allclose(ours.attributions[0], theirs.attributions[0], rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(ours.deltas, theirs.deltas, atol=1e-5)
     assert ours.meta["params"]["layer"] == layer_index
+
+
+@pytest.mark.parametrize("to_inputs", [False, True])
+def test_layer_attributions_in_spans_of_one_sample(monkeypatch, to_inputs):
+    # Each compiled call gets one sample's layer values and its rows of the real inputs.
+    model = functional_chain()
+    X = _floats((5, 6), seed=2)
+    target = np.arange(5) % 3
+    explainer = IntegratedGradients(model, layer=model.layers[2], n_steps=9, internal_batch_size=4)
+    reference = explainer.explain(X, target=target, attribute_to_layer_inputs=to_inputs)
+    monkeypatch.setattr(_spans, "SPAN_BYTES", 1)
+    spanned = explainer.explain(X, target=target, attribute_to_layer_inputs=to_inputs)
+    np.testing.assert_allclose(
+        spanned.attributions[0], reference.attributions[0], rtol=1e-6, atol=1e-8
+    )
 
 
 # --- completeness when branches bypass the layer ------------------------------------------------
