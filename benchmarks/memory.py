@@ -15,6 +15,8 @@ import subprocess
 import sys
 from typing import Any
 
+import numpy as np
+
 MIB = 1024 * 1024
 
 
@@ -42,7 +44,6 @@ def _reset_peak() -> bool:
 def measure(kind: str, workload_key: str, n_samples: int, n_steps: int, batch_size: int) -> dict:
     """Build, warm up, and measure the peak RSS of one ``explain`` (in this process)."""
     # Imported here: the parent process only spawns children and needs no TensorFlow for it.
-    import numpy as np
     from timing import explainer, make_case
     from workloads import WORKLOADS
 

@@ -252,10 +252,9 @@ class CompiledModel:
         # points are built here, next to the model: points: (n_pairs, *feature_shape). The
         # whole paths of the chunk's samples are built, then cut to the chunk's pairs: at most
         # 2 * (n_steps - 1) points too many (none when chunks hold whole paths).
-        offset = lo - first * n_steps
+        offset, samples = lo - first * n_steps, slice(first, first + n_segments)
         points = []
         for start, end in zip(starts, ends, strict=True):
-            samples = slice(first, first + n_segments)
             paths = _path_points(start[samples], end[samples], alphas)
             points.append(paths[offset : offset + hi - lo])
         kwargs = {**{k: tf.gather(v, sample_ids) for k, v in per_sample.items()}, **shared}
@@ -360,13 +359,13 @@ class CompiledModel:
         moves only its samples' rows to TensorFlow, so a span bounds that copy too.
         """
         arrays = (starts, ends, model_inputs if self.layer is not None else ())
-        rule = (tf.constant(chunk_size, tf.int64), tf.constant(alphas), tf.constant(weights))
+        steps = (tf.constant(chunk_size, tf.int64), tf.constant(alphas), tf.constant(weights))
 
         def attribute(first: int, stop: int) -> list[np.ndarray]:
             rows = slice(first, stop)
             attributions = self._gradients(
                 *(tuple(tf.convert_to_tensor(a[rows]) for a in group) for group in arrays),
-                *rule,
+                *steps,
                 {k: tf.convert_to_tensor(v[rows]) for k, v in kwargs.per_sample.items()},
                 kwargs.shared,
                 None if target is None else tf.convert_to_tensor(target[rows]),

@@ -69,7 +69,7 @@ class IntegratedGradients(Explainer):
     n_steps
         Number of points on each path (at least 2 for ``"riemann_trapezoid"``).
     internal_batch_size
-        Most path points per gradient call, and most samples per forward pass: peak memory
+        Most path points per gradient batch, and most samples per forward pass: peak memory
         grows with it, not with ``N * n_steps``.
 
     Examples
