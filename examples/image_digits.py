@@ -41,17 +41,23 @@ def train_cnn(images: np.ndarray, labels: np.ndarray) -> keras.Model:
     return model
 
 
+def digit_images() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The digits as (1797, 8, 8, 1) float32 images in [0, 1], their labels, and a seeded split
+    into 1,500 training and 297 test indices."""
+    digits = load_digits()
+    images = (digits.images / 16.0).astype("float32")[..., None]
+    order = np.random.default_rng(0).permutation(len(images))
+    return images, digits.target, order[:1500], order[1500:]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--output", type=Path, default=Path(__file__).parent / "output")
     args = parser.parse_args()
 
-    digits = load_digits()
-    images = (digits.images / 16.0).astype("float32")[..., None]  # (1797, 8, 8, 1) in [0, 1]
-    order = np.random.default_rng(0).permutation(len(images))
-    train, test = order[:1500], order[1500:]
-    model = train_cnn(images[train], digits.target[train])
-    _, accuracy = model.evaluate(images[test], digits.target[test], verbose=0)
+    images, labels, train, test = digit_images()
+    model = train_cnn(images[train], labels[train])
+    _, accuracy = model.evaluate(images[test], labels[test], verbose=0)
 
     # Explain the predicted class of six test images, starting each path from a black image.
     explainer = IntegratedGradients(model, target_fn=partial(np.argmax, axis=1), n_steps=50)
@@ -71,7 +77,7 @@ def main() -> None:
     path = args.output / "digits_integrated_gradients.png"
     fig.savefig(path, dpi=120)
     print(f"test accuracy: {accuracy:.3f}")
-    print(f"predicted classes: {predicted.tolist()}, true: {digits.target[test][:6].tolist()}")
+    print(f"predicted classes: {predicted.tolist()}, true: {labels[test][:6].tolist()}")
     print(f"largest |delta| (completeness gap): {np.abs(explanation.deltas).max():.2e}")
     print(f"wrote {path}")
 

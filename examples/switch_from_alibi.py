@@ -21,32 +21,15 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras
 import numpy as np
 from alibi.api.interfaces import Explanation
 from alibi.explainers import IntegratedGradients as AlibiIntegratedGradients
-from sklearn.datasets import load_digits
+
+# The demo's data and model (this script's folder is on sys.path when it is run).
+from image_digits import digit_images, train_cnn
 
 from ig_plugin import IntegratedGradients
 from ig_plugin.visualization import plot_image_attributions
-
-
-def train_cnn(images: np.ndarray, labels: np.ndarray) -> keras.Model:
-    """The small digits CNN of image_digits.py."""
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential(
-        [
-            keras.Input((8, 8, 1)),
-            keras.layers.Conv2D(16, 3, padding="same", activation="relu"),
-            keras.layers.MaxPooling2D(),
-            keras.layers.Flatten(),
-            keras.layers.Dense(32, activation="relu"),
-            keras.layers.Dense(10, activation="softmax"),
-        ]
-    )
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    model.fit(images, labels, epochs=15, batch_size=32, verbose=0)
-    return model
 
 
 def timed(explain: Callable[[], Explanation], repeats: int = 3) -> tuple[Explanation, float, float]:
@@ -67,11 +50,9 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=Path(__file__).parent / "output")
     args = parser.parse_args()
 
-    digits = load_digits()
-    images = (digits.images / 16.0).astype("float32")[..., None]
-    order = np.random.default_rng(0).permutation(len(images))
-    model = train_cnn(images[order[:1500]], digits.target[order[:1500]])
-    X = images[order[1500:]]  # 297 test images
+    images, labels, train, test = digit_images()
+    model = train_cnn(images[train], labels[train])
+    X = images[test]  # 297 test images
     target = np.argmax(model.predict(X, verbose=0), axis=1)
 
     # The same arguments for both: only the class differs.
