@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import numbers
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ig_plugin._quadrature import MIN_STEPS
@@ -14,13 +14,18 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def check_method(method: Any) -> str:
-    if not isinstance(method, str) or method not in MIN_STEPS:
+def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
+    """``value`` if it is one of the strings ``choices``; else a ValueError naming ``name``."""
+    if not isinstance(value, str) or value not in choices:
         raise ValueError(
-            f"Received an invalid value for `method`, expected one of {sorted(MIN_STEPS)}. "
-            f"Received: method={method!r}"
+            f"Received an invalid value for `{name}`, expected one of {list(choices)}. "
+            f"Received: {name}={value!r}"
         )
-    return method
+    return value
+
+
+def check_method(method: Any) -> str:
+    return check_choice("method", method, sorted(MIN_STEPS))
 
 
 def check_n_steps(n_steps: Any, method: str) -> int:

@@ -10,6 +10,8 @@ import numpy as np
 from alibi.api.interfaces import Explanation
 from matplotlib.colors import LinearSegmentedColormap
 
+from ig_plugin._params import check_choice
+
 #: The sign modes of :func:`plot_image_attributions`.
 SIGNS = ("all", "positive", "negative", "absolute")
 
@@ -63,12 +65,7 @@ def _check_samples(samples: Any, size: int) -> list[int]:
 
 
 def _check_sign(sign: Any) -> str:
-    if not isinstance(sign, str) or sign not in SIGNS:
-        raise ValueError(
-            f"Received an invalid value for `sign`, expected one of {list(SIGNS)}. "
-            f"Received: sign={sign!r}"
-        )
-    return sign
+    return check_choice("sign", sign, SIGNS)
 
 
 def _check_percentile(clip_percentile: Any) -> float:
