@@ -10,10 +10,17 @@ import numpy as np
 from alibi.api.interfaces import Explanation
 from matplotlib.colors import LinearSegmentedColormap
 
-from ig_plugin._params import check_choice
+from ig_plugin._params import _is_int, check_choice
 
+# Colour bar label of each sign mode.
+_SIGN_LABELS = {
+    "all": "attribution",
+    "positive": "positive attribution",
+    "negative": "negative attribution",
+    "absolute": "|attribution|",
+}
 #: The sign modes of :func:`plot_image_attributions`.
-SIGNS = ("all", "positive", "negative", "absolute")
+SIGNS = tuple(_SIGN_LABELS)
 
 _POSITIVE_RGB = (26, 150, 65)
 _NEGATIVE_RGB = (215, 48, 39)
@@ -26,19 +33,8 @@ ATTRIBUTION_CMAP = LinearSegmentedColormap.from_list(
     [tuple(c / 255 for c in _NEGATIVE_RGB), (1.0, 1.0, 1.0), tuple(c / 255 for c in _POSITIVE_RGB)],
 )
 
-_SIGN_LABELS = {
-    "all": "attribution",
-    "positive": "positive attribution",
-    "negative": "negative attribution",
-    "absolute": "|attribution|",
-}
-
 
 # --- argument checks ------------------------------------------------------------------------------
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _check_index(value: Any, size: int, name: str) -> int:

@@ -141,6 +141,9 @@ def plot_image_attributions(
 
     Raises
     ------
+    TypeError
+        ``attributions`` is not numeric, ``samples`` is not a sequence of ints, ``titles`` is
+        not a sequence of strings, or ``clip_percentile`` is not a number.
     ValueError
         Bad shapes, an unknown ``sign``, ``clip_percentile`` outside (0, 100], an index out of
         range, or ``titles`` of the wrong length.
@@ -219,6 +222,3 @@ def _grid(count: int, ncols: int, per_sample: int, panel_size: float) -> tuple[F
         ax.set_xticks([])
         ax.set_yticks([])
     return fig, list(axes[:count])
-
-
-# --- text -----------------------------------------------------------------------------------------

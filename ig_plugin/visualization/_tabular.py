@@ -61,6 +61,9 @@ def plot_feature_attributions(
 
     Raises
     ------
+    TypeError
+        ``attributions`` is not numeric, ``feature_names`` is not a sequence of strings, or
+        ``sample`` or ``input_index`` is not an int.
     ValueError
         The attributions are not one value per feature, ``feature_names`` has the wrong length,
         ``top_k`` is not positive, or an index is out of range.

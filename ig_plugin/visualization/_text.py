@@ -134,6 +134,3 @@ def text_attributions_html(
         )
     parts.append("</div>")
     return "\n".join(parts)
-
-
-# --- tabular features -----------------------------------------------------------------------------
