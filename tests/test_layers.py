@@ -242,6 +242,23 @@ def test_subclassed_model_layer_attribute_matches_functional_copy():
     assert ours.attributions[0].dtype == np.float32
 
 
+@pytest.mark.parametrize("to_inputs", [False, True])
+def test_subclassed_model_never_called_before(to_inputs):
+    """Keras builds such a model inside the first trace, running the layer in a scratch graph
+    first: that run is not the forward pass and must not be recorded."""
+    model = Subclassed()
+    assert not model.built
+    X = _floats((4, 6), seed=12)
+    first = IntegratedGradients(model, layer=lambda m: m.hidden).explain(
+        X, target=1, attribute_to_layer_inputs=to_inputs
+    )
+    assert completeness_gap(first) < 1e-4
+    again = IntegratedGradients(model, layer=lambda m: m.hidden).explain(
+        X, target=1, attribute_to_layer_inputs=to_inputs
+    )
+    np.testing.assert_allclose(first.attributions[0], again.attributions[0], rtol=1e-6)
+
+
 # --- the user's model is never left changed -----------------------------------------------------
 
 
