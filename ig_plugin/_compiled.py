@@ -21,13 +21,12 @@ import numpy as np
 import tensorflow as tf
 
 from ig_plugin._forward_kwargs import ForwardKwargs
+from ig_plugin._gradient_loop import Plan, integrate
 from ig_plugin._inputs import Inputs, Layout
 from ig_plugin._layer_hooks import recording, substituting
 from ig_plugin._outputs import OutputPick, select_output
-from ig_plugin._path_math import chunk_points, scale, settle, weighted_sums
-from ig_plugin._progress import report
 from ig_plugin._spans import AttributeFn
-from ig_plugin._targets import TargetKind, TargetRule, select_scalar
+from ig_plugin._targets import TargetKind, TargetRule, has_many_targets, select_scalar
 
 
 class ModelCall(NamedTuple):
@@ -69,7 +68,11 @@ class PathEnds(NamedTuple):
 
 
 class Span(NamedTuple):
-    """The tensors of one span of samples, as the compiled gradient loop takes them."""
+    """The tensors of one span of samples, as the compiled gradient loop takes them.
+
+    ``starts`` are the span's rows of the path starts, or a whole table of start rows for drawn
+    pairs (Expected Gradients).
+    """
 
     starts: tuple
     ends: tuple
@@ -77,14 +80,6 @@ class Span(NamedTuple):
     per_sample: dict[str, tf.Tensor]
     shared: dict[str, Any]  # passed to every call unchanged (Python values are static)
     target: tf.Tensor | None
-
-
-class Steps(NamedTuple):
-    """The quadrature rule and the chunk size, as tensors: one trace serves every rule."""
-
-    alphas: tf.Tensor
-    weights: tf.Tensor
-    chunk_size: tf.Tensor
 
 
 def _relaxed_spec(value: Any) -> Any:
@@ -270,116 +265,40 @@ class CompiledModel:
 
     # -- gradients -----------------------------------------------------------------------------
 
-    def _chunk_sums(
-        self,
-        span: Span,
-        steps: Steps,
-        lo: tf.Tensor,
-        hi: tf.Tensor,
-        call: ModelCall,
-        kind: TargetKind,
-    ) -> list[tf.Tensor]:
-        """One gradient batch: the pairs ``lo`` to ``hi - 1``, summed per sample.
-
-        Returns per attributed tensor ``(n_segments, *feature_shape)``: row ``j`` is the sum of
-        ``weight * gradient`` over the chunk's pairs of sample ``lo // n_steps + j``.
-        """
-        n_steps = tf.size(steps.alphas, out_type=tf.int64)
-        pairs = tf.range(lo, hi)
-        # Pair p is step p % n_steps of sample p // n_steps: sample-major, so sorted by sample.
-        sample_ids, step_ids = pairs // n_steps, pairs % n_steps
-        first = lo // n_steps
-        segments = sample_ids - first
-        n_segments = (hi - 1) // n_steps - first + 1
-        # span.starts, span.ends: per attributed tensor (n, *feature_shape), resident; the
-        # chunk's path points are built here, next to the model: (n_pairs, *feature_shape).
-        offset, samples = lo - first * n_steps, slice(first, first + n_segments)
-        points = [
-            chunk_points(start[samples], end[samples], steps.alphas, offset, segments, step_ids)
-            for start, end in zip(span.starts, span.ends, strict=True)
-        ]
-        kwargs = {
-            **{k: tf.gather(v, sample_ids) for k, v in span.per_sample.items()},
-            **span.shared,
-        }
-        target_rows = None if span.target is None else tf.gather(span.target, sample_ids)
-        with tf.GradientTape() as tape:
-            tape.watch(points)
-            if self.layer is None:
-                outputs = self._call(points, call, kwargs)
-            else:
-                rows = [tf.gather(x, sample_ids) for x in span.model_inputs]
-                structure = self._structures[call.to_inputs]
-                with substituting(self.layer, call.to_inputs, structure, points):
-                    outputs = self._call(rows, call, kwargs)
-            selected = select_output(outputs, self.model, call.pick)
-            scalars = select_scalar(kind, selected, target_rows)
-        # A tensor that does not reach the output has a zero gradient, not None.
-        grads = tape.gradient(scalars, points, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-        pair_weights = tf.gather(steps.weights, step_ids)
-        return [weighted_sums(g, segments, n_segments, pair_weights) for g in grads]
-
     def _gradient_step(
         self,
         span: Span,
-        steps: Steps,
+        plan: Plan,
+        chunk_size: tf.Tensor,
         call: ModelCall,
         kind: TargetKind,
         progress: tf.Tensor | None,
     ) -> list[tf.Tensor]:
-        """The attributions of the samples of ``span``, in one graph loop.
+        """The attributions of the samples of ``span``, in one graph loop
+        (:func:`ig_plugin._gradient_loop.integrate`): one compiled call for all their chunks,
+        where a Python-driven loop paid more for dispatching each chunk than a small model
+        takes to run it."""
 
-        Their paths' pairs are taken ``steps.chunk_size`` at a time, one gradient batch per
-        chunk: one compiled call for all of them, where a Python-driven loop paid more for
-        dispatching each chunk than a small model takes to run it. A sample's weighted sum is
-        carried (float64) while its path goes on into the next chunk; once finished it is scaled
-        by ``end - start`` and kept in the attributed tensor's dtype (a ``TensorArray``), so
-        memory is the chunk plus the attributions. With a ``progress`` token, each chunk reports
-        its points (:mod:`ig_plugin._progress`). Returns per attributed tensor
-        ``(n_rows, *feature_shape)``.
-        """
-        n_steps = tf.size(steps.alphas, out_type=tf.int64)
-        stop = tf.shape(span.starts[0], out_type=tf.int64)[0] * n_steps
-        n_chunks = (stop + steps.chunk_size - 1) // steps.chunk_size
+        def scalars_at(points: list[tf.Tensor], sample_ids: tf.Tensor) -> tf.Tensor:
+            kwargs = {
+                **{k: tf.gather(v, sample_ids) for k, v in span.per_sample.items()},
+                **span.shared,
+            }
+            if self.layer is None:
+                outputs = self._call(points, call, kwargs)
+            else:
+                # The model gets the real inputs; the layer's values are the path points.
+                rows = [tf.gather(x, sample_ids) for x in span.model_inputs]
+                structure = self._structures[call.to_inputs]
+                with substituting(self.layer, call.to_inputs, structure, points):
+                    outputs = self._call(rows, call, kwargs)
+            target_rows = None if span.target is None else tf.gather(span.target, sample_ids)
+            return select_scalar(kind, select_output(outputs, self.model, call.pick), target_rows)
 
-        def body(chunk: tf.Tensor, carries: tuple, finished: tuple) -> tuple:
-            lo = chunk * steps.chunk_size
-            hi = tf.minimum(lo + steps.chunk_size, stop)
-            sums = self._chunk_sums(span, steps, lo, hi, call, kind)
-            lowest = lo // n_steps
-            new_carries, new_finished = [], []
-            for part, carry, start, end, rows in zip(
-                sums, carries, span.starts, span.ends, finished, strict=True
-            ):
-                done, carry = settle(tf.cast(part, tf.float64), carry, hi % n_steps == 0)
-                samples = slice(lowest, lowest + tf.shape(done, out_type=tf.int64)[0])
-                new_finished.append(
-                    rows.write(tf.cast(chunk, tf.int32), scale(done, start[samples], end[samples]))
-                )
-                new_carries.append(carry)
-            reports = [] if progress is None else [report(progress, hi - lo)]
-            with tf.control_dependencies(reports):
-                return chunk + 1, tuple(new_carries), tuple(new_finished)
-
-        carries = tuple(tf.zeros(tf.shape(start)[1:], tf.float64) for start in span.starts)
-        finished = tuple(
-            tf.TensorArray(
-                start.dtype,
-                size=tf.cast(n_chunks, tf.int32),
-                infer_shape=False,
-                element_shape=tf.TensorShape([None]).concatenate(start.shape[1:]),
-            )
-            for start in span.starts
-        )
-        # One chunk at a time: parallel iterations would hold several chunks in memory.
-        _, _, finished = tf.while_loop(
-            lambda chunk, *_: chunk < n_chunks,
-            body,
-            (tf.constant(0, tf.int64), carries, finished),
-            parallel_iterations=1,
-        )
-        # The last chunk ends with the last sample's path, so no sum is left open.
-        return [rows.concat() for rows in finished]
+        n_targets = None
+        if span.target is not None and has_many_targets(kind, span.target.shape.rank):
+            n_targets = tf.shape(span.target, out_type=tf.int64)[1]
+        return integrate(span.starts, span.ends, plan, chunk_size, scalars_at, n_targets, progress)
 
     def attribution_fn(
         self,
@@ -387,32 +306,38 @@ class CompiledModel:
         kwargs: ForwardKwargs,
         rule: TargetRule,
         call: ModelCall,
-        quadrature: tuple[np.ndarray, np.ndarray],
+        plan: Plan | Callable[[int, int], Plan],
         chunk_size: int,
         progress: tf.Tensor | None = None,
     ) -> AttributeFn:
         """An ``attribute(first, stop)`` for :func:`ig_plugin._spans.attribute_in_spans`.
 
-        ``ends`` are the path ends of the attributed tensors (see :class:`PathEnds`);
-        ``quadrature`` the rule's ``(alphas, weights)``; ``chunk_size`` the most path points per
-        gradient batch; ``progress`` a token from :func:`ig_plugin._progress.reporting`. Each
-        call moves only its samples' rows to TensorFlow, so a span bounds that copy too.
+        ``ends`` are the path ends of the attributed tensors (see :class:`PathEnds`). ``plan`` is
+        a :class:`~ig_plugin._gradient_loop.SharedSteps` for every span, or a function giving
+        the :class:`~ig_plugin._gradient_loop.DrawnPairs` of samples ``first`` to ``stop - 1``
+        (whose ``ends.starts`` are then a table of start rows, shared by all spans).
+        ``chunk_size`` is the most pairs per gradient batch; ``progress`` a token from
+        :func:`ig_plugin._progress.reporting`. Each call moves only its samples' rows to
+        TensorFlow, so a span bounds that copy too.
         """
-        alphas, weights = quadrature
-        steps = Steps(tf.constant(alphas), tf.constant(weights), tf.constant(chunk_size, tf.int64))
+        chunk = tf.constant(chunk_size, tf.int64)
         model_inputs = ends.model_inputs if self.layer is not None else ()
+        # Shared steps: each span takes its rows of the starts; drawn pairs: the whole table.
+        table = None if isinstance(plan, tuple) else tuple(map(tf.convert_to_tensor, ends.starts))
 
         def attribute(first: int, stop: int) -> list[np.ndarray]:
             rows = slice(first, stop)
+            span_plan = plan if isinstance(plan, tuple) else plan(first, stop)
             span = Span(
-                starts=tuple(tf.convert_to_tensor(a[rows]) for a in ends.starts),
+                starts=table or tuple(tf.convert_to_tensor(a[rows]) for a in ends.starts),
                 ends=tuple(tf.convert_to_tensor(a[rows]) for a in ends.ends),
                 model_inputs=tuple(tf.convert_to_tensor(a[rows]) for a in model_inputs),
                 per_sample={k: tf.convert_to_tensor(v[rows]) for k, v in kwargs.per_sample.items()},
                 shared=kwargs.shared,
                 target=None if rule.target is None else tf.convert_to_tensor(rule.target[rows]),
             )
-            attributions = self._gradients(span, steps, call, rule.kind, progress)
+            tensors = tf.nest.map_structure(tf.convert_to_tensor, span_plan)
+            attributions = self._gradients(span, tensors, chunk, call, rule.kind, progress)
             return [a.numpy() for a in attributions]
 
         return attribute

@@ -14,7 +14,6 @@ import numpy as np
 
 from ig_plugin._params import describe
 
-
 _PYTHON_NUMBER_DTYPES = {"f": np.dtype("float32"), "i": np.dtype("int32")}
 
 

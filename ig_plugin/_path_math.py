@@ -59,10 +59,13 @@ def settle(
     return sums[:n_finished], tf.where(last_is_complete, tf.zeros_like(carry), sums[-1])
 
 
-def scale(sums: tf.Tensor, starts: tf.Tensor, ends: tf.Tensor) -> tf.Tensor:
-    """IG of finished rows: ``(end - start) * sum w * grad`` in float64, in ``starts``' dtype."""
+def scale(sums: tf.Tensor, starts: tf.Tensor, ends: tf.Tensor, many: bool = False) -> tf.Tensor:
+    """IG of finished rows: ``(end - start) * sum w * grad``, in float64.
+
+    ``sums`` are ``(n, *feature_shape)``, or ``(n, K, *feature_shape)`` with ``many`` targets.
+    """
     difference = tf.cast(ends, tf.float64) - tf.cast(starts, tf.float64)
-    return tf.cast(sums * difference, starts.dtype)
+    return sums * (difference[:, tf.newaxis] if many else difference)
 
 
 def chunk_points(

@@ -94,15 +94,30 @@ class TargetRule:
         return select_scalar(self.kind, outputs, target_rows)
 
 
+def has_many_targets(kind: TargetKind, target_rank: int) -> bool:
+    """Whether targets of this rank (batch axis included) name several outputs per sample.
+
+    One target per sample has rank 1, or 2 for outputs of rank > 2 (an index per axis); K
+    targets per sample add an axis after the batch.
+    """
+    return target_rank > (2 if kind is TargetKind.MULTI_INDEX else 1)
+
+
 def select_scalar(kind: TargetKind, outputs: tf.Tensor, target_rows: tf.Tensor | None) -> tf.Tensor:
-    """TensorFlow side of the rule; ``target_rows`` holds the targets of ``outputs``' rows."""
+    """TensorFlow side of the rule; ``target_rows`` holds the targets of ``outputs``' rows.
+
+    Returns ``(n,)``, or ``(n, K)`` when each row has K targets.
+    """
     if kind is TargetKind.REGRESSION:
         return tf.reshape(outputs, [-1])
     if kind is TargetKind.BINARY:
         p = tf.reshape(outputs, [-1])
         t = tf.cast(target_rows, p.dtype)
+        if has_many_targets(kind, t.shape.rank):
+            p = p[:, tf.newaxis]
         # t = 1 gives p, t = 0 gives 1 - p: the gradient's sign follows the target.
         return t * p + (1 - t) * (1 - p)
+    # batch_dims=1: row i's targets index row i; K targets per row give K values.
     if kind is TargetKind.INDEX:
         return tf.gather(outputs, target_rows, batch_dims=1)
     return tf.gather_nd(outputs, target_rows, batch_dims=1)

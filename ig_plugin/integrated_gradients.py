@@ -19,6 +19,7 @@ from ig_plugin import _params, _saving
 from ig_plugin._baselines import normalise_baselines
 from ig_plugin._compiled import CompiledModel, ModelCall, PathEnds
 from ig_plugin._forward_kwargs import split_forward_kwargs
+from ig_plugin._gradient_loop import SharedSteps
 from ig_plugin._inputs import ArrayOrList, normalise_inputs
 from ig_plugin._keras import declared_inputs
 from ig_plugin._layers import LayerState, choose_layer, find_layer_again
@@ -313,13 +314,7 @@ class IntegratedGradients(Explainer):
             reporting(bar.update if show_progress else None) as progress,
         ):
             attribute = compiled.attribution_fn(
-                path_ends,
-                kwargs,
-                rule,
-                call,
-                quadrature(self.method, self.n_steps),
-                batch,
-                progress,
+                path_ends, kwargs, rule, call, self._plan(), batch, progress
             )
             copied = (*starts, *ends, *(inputs.arrays if self.layer is not None else ()))
             length = span_length(sum(a[:1].nbytes for a in copied))
@@ -343,6 +338,10 @@ class IntegratedGradients(Explainer):
             "target": rule.target,
         }
         return Explanation(meta=copy.deepcopy(self.meta), data=data)
+
+    def _plan(self) -> SharedSteps:
+        """Where the path points lie: the nodes and weights of the quadrature rule."""
+        return SharedSteps(*quadrature(self.method, self.n_steps))
 
     def _target_rule(
         self, target: np.ndarray | None, predictions: np.ndarray, n_samples: int
