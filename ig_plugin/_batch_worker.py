@@ -199,12 +199,17 @@ class BatchExplainer:
 
         Raises
         ------
+        TypeError
+            The rows cannot be explained as they are (integers without a layer to attribute to).
         ValueError
             The model has several inputs or outputs, a row's shape is not what the model
             declares, or the targets do not fit the model's output.
         """
+        from ig_plugin._inputs import normalise_inputs
         from ig_plugin._targets import normalise_target, target_rule
 
+        # The core's own checks of X (dtype: integer ids need a layer), on the first row.
+        normalise_inputs(first_rows, allow_integer=self.explainer.layer is not None)
         declared = getattr(self.model, "inputs", None)
         if declared and len(declared) != 1:
             raise ValueError(
