@@ -205,6 +205,8 @@ def explain(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``ig-plugin`` and ``python -m ig_plugin``; returns the exit code."""
+    # TensorFlow's C++ log lines off in the processes started from here (Ray's actors); this
+    # process imported TensorFlow with the package already.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
     try:
