@@ -1,24 +1,54 @@
-"""Checking and normalising what ``explain`` receives: X, baselines and forward_kwargs.
+"""Checking and normalising X: its structure, dtypes and shapes, against what the model declares.
 
 Everything here is numpy and runs before any TensorFlow work, so that bad input fails fast with a
 message that names the argument. X is normalised once into a tuple of arrays (one per model input)
-and given back in the caller's structure only when the explanation is built.
+and a :class:`Layout` that packs per-input values back the way the model takes them.
 """
 
 from __future__ import annotations
 
-import numbers
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any, NamedTuple, Union
 
 import numpy as np
 
-ArrayOrList = Union[np.ndarray, "list[np.ndarray]", "tuple[np.ndarray, ...]"]
+from ig_plugin._keras import DeclaredInput
+from ig_plugin._params import describe
+
+ArrayOrList = Union[
+    np.ndarray, "list[np.ndarray]", "tuple[np.ndarray, ...]", "dict[str, np.ndarray]"
+]
 
 LAYER_HINT = (
     "Integer inputs (token ids, categories) cannot be interpolated between a baseline and x; "
     "attribute to a layer instead, e.g. layer=lambda model: model.layers[1] for the embedding."
 )
+
+#: What X's arrays may hold, for messages.
+ACCEPTED_DTYPES = (
+    "float16, float32 or float64; integers too where the model declares a float input, or "
+    "with a layer"
+)
+
+
+class Layout(NamedTuple):
+    """How per-input values are handed to the model: one value, a list, or a dict by name.
+
+    A NamedTuple of plain values, so that compiled functions taking it as an argument trace once
+    per layout, not once per call.
+    """
+
+    kind: str  # "single", "list" or "dict"
+    keys: tuple[str, ...] = ()
+
+    def pack(self, values: Sequence[Any]) -> Any:
+        """Arrange one value per input as the model takes its inputs."""
+        if self.kind == "single":
+            return values[0]
+        if self.kind == "dict":
+            return dict(zip(self.keys, values, strict=True))
+        return list(values)
 
 
 @dataclass(frozen=True)
@@ -28,185 +58,176 @@ class Inputs:
     Attributes
     ----------
     arrays
-        One array per model input, each with leading dimension ``n_samples``.
-    as_list
-        Whether the caller passed a list or tuple, so the model is called with a list and
-        list-shaped results are given back per input.
+        One array per model input, each with leading dimension ``n_samples``, in the model's
+        input order; integer arrays for float inputs are already converted.
+    layout
+        How the model takes them (the caller's structure: an array, a list or a dict).
     """
 
     arrays: tuple[np.ndarray, ...]
-    as_list: bool
+    layout: Layout
 
     @property
     def n_samples(self) -> int:
         return int(self.arrays[0].shape[0])
 
-    def model_input(self, arrays: Any) -> Any:
-        """Arrange per-input values the way the model expects them (a list or a single value)."""
-        return list(arrays) if self.as_list else arrays[0]
+    @property
+    def names(self) -> tuple[str, ...]:
+        """How to name each input in messages: ``X``, ``X[0]`` or ``X['name']``."""
+        if self.layout.kind == "single":
+            return ("X",)
+        if self.layout.kind == "dict":
+            return tuple(f"X[{key!r}]" for key in self.layout.keys)
+        return tuple(f"X[{i}]" for i in range(len(self.arrays)))
+
+    def model_input(self, arrays: Sequence[Any]) -> Any:
+        """Arrange per-input values the way the model takes them (for the explanation's data)."""
+        return self.layout.pack(arrays)
 
 
-def _describe(value: Any) -> str:
-    if isinstance(value, np.ndarray):
-        return f"array of shape {value.shape} and dtype {value.dtype}"
-    return f"{type(value).__name__} {value!r}" if np.isscalar(value) else type(value).__name__
+def _split(X: Any, declared: list[DeclaredInput] | None) -> tuple[tuple[Any, ...], Layout]:
+    """The caller's X as one value per input, in the model's input order, and its layout."""
+    if isinstance(X, np.ndarray):
+        return (X,), Layout("single")
+    if isinstance(X, Mapping):
+        if not X or not all(isinstance(key, str) for key in X):
+            raise TypeError(
+                f"`X` as a dict must map input names (str) to arrays. Received: keys {list(X)[:5]}."
+            )
+        keys = list(X)
+        if declared is not None:
+            names = [d.name for d in declared]
+            if sorted(keys) != sorted(names):
+                raise ValueError(
+                    f"The model has {len(names)} input(s), named {names}: `X` as a dict must "
+                    f"have exactly these keys. Received: keys {keys}."
+                )
+            keys = names  # the model's own order: attributions follow it
+        return tuple(X[key] for key in keys), Layout("dict", tuple(keys))
+    if isinstance(X, (list, tuple)):
+        if not X:
+            raise ValueError("`X` must hold at least one input array. Received: an empty sequence.")
+        if not any(isinstance(value, np.ndarray) for value in X):
+            raise TypeError(
+                "`X` must be a numpy array, or a list, tuple or dict of numpy arrays with one "
+                f"per model input. Received: a {type(X).__name__} of {type(X[0]).__name__}s; for "
+                "one input, pass np.asarray(X)."
+            )
+        return tuple(X), Layout("list")
+    raise TypeError(
+        "`X` must be a numpy array, or a list, tuple or dict of numpy arrays with one per model "
+        f"input. Received: {describe(X)}."
+    )
 
 
-def normalise_inputs(X: Any, allow_integer: bool = False) -> Inputs:
+def _expected_shape(declared: DeclaredInput) -> str:
+    return "(" + ", ".join(["N", *("None" if d is None else str(d) for d in declared.shape)]) + ")"
+
+
+def _check_shape(array: np.ndarray, declared: DeclaredInput, name: str) -> None:
+    shape = array.shape[1:]
+    if len(shape) == len(declared.shape) and all(
+        d is None or d == s for d, s in zip(declared.shape, shape, strict=True)
+    ):
+        return
+    hint = ""
+    if array.ndim == len(declared.shape) and array.shape == declared.shape:
+        hint = " One sample still needs its batch axis: pass X[np.newaxis]."
+    raise ValueError(
+        f"`{name}` must have shape {_expected_shape(declared)} for the model's input "
+        f"{declared.name!r} (N samples; None: any size). Received: shape {array.shape}.{hint}"
+    )
+
+
+def _check_count(arrays: tuple, layout: Layout, declared: list[DeclaredInput]) -> None:
+    if len(arrays) == len(declared):
+        return
+    listing = ", ".join(f"{d.name!r} {_expected_shape(d)}" for d in declared)
+    given = "a single array" if layout.kind == "single" else f"{len(arrays)} arrays"
+    raise ValueError(
+        f"The model has {len(declared)} input(s): {listing}. Pass `X` as one array per input "
+        f"(a list in that order, or a dict by name). Received: {given}."
+    )
+
+
+def _as_model_dtype(
+    array: np.ndarray, declared: DeclaredInput | None, has_layer: bool, name: str
+) -> np.ndarray:
+    """Check the array's dtype; integers for a declared float input become that float."""
+    kind = array.dtype.kind
+    if kind == "f":
+        if not np.isfinite(array).all():
+            raise ValueError(f"`{name}` contains NaN or infinity; attributions would be undefined.")
+        return array
+    if kind not in "iub":
+        raise TypeError(
+            f"`{name}` must hold real numbers: {ACCEPTED_DTYPES}. Received: dtype {array.dtype}"
+            f"; convert with {name}.astype('float32')."
+        )
+    if has_layer:
+        return array  # fed to the model unchanged; the path runs in the layer's space
+    if declared is None or declared.dtype is None:
+        raise TypeError(
+            f"`{name}` has dtype {array.dtype} and the model declares no input dtype. Convert "
+            f"it with {name}.astype('float32') if the model takes real numbers (images), or "
+            f"attribute to a layer if it takes ids. {LAYER_HINT}"
+        )
+    if declared.dtype.kind == "f":
+        return array.astype(declared.dtype)  # e.g. uint8 images: the model casts them too
+    raise TypeError(
+        f"`{name}` has dtype {array.dtype} for the model's integer input {declared.name!r} "
+        f"(dtype {declared.dtype}), which input attributions cannot follow. {LAYER_HINT}"
+    )
+
+
+def normalise_inputs(
+    X: Any, declared: list[DeclaredInput] | None = None, has_layer: bool = False
+) -> Inputs:
     """Check X and return it as :class:`Inputs`.
 
     Parameters
     ----------
     X
-        A numpy array, or a list or tuple of numpy arrays (one per model input).
-    allow_integer
-        Accept integer inputs; true only when attributions go to a layer, where the path runs in
-        the layer's space and the integer ids are fed to the model unchanged.
+        A numpy array, or a list, tuple or dict (by input name) of numpy arrays.
+    declared
+        The model's declared inputs (:func:`ig_plugin._keras.declared_inputs`), or None: then
+        shapes and dtypes are not checked against the model.
+    has_layer
+        Attributions go to a layer: integer inputs are fed to the model unchanged.
 
     Raises
     ------
     TypeError
-        X is not an array or a sequence of arrays, or an array has a dtype that cannot be
-        interpolated.
+        X is not an array or a structure of arrays, or an array has a dtype that cannot be
+        explained.
     ValueError
-        X is empty, has no batch axis, holds NaN or infinity, or its inputs disagree on the number
-        of samples.
+        X is empty, has no batch axis, holds NaN or infinity, does not fit the model's declared
+        inputs, or its inputs disagree on the number of samples.
     """
-    as_list = isinstance(X, (list, tuple))
-    arrays = tuple(X) if as_list else (X,)
-    if as_list and not arrays:
-        raise ValueError("`X` must hold at least one input array. Received: an empty sequence.")
-    for position, array in enumerate(arrays):
-        name = f"X[{position}]" if as_list else "X"
-        if not isinstance(array, np.ndarray):
+    values, layout = _split(X, declared)
+    names = Inputs(values, layout).names
+    if declared is not None:
+        _check_count(values, layout, declared)
+    arrays = []
+    for position, (value, name) in enumerate(zip(values, names, strict=True)):
+        if not isinstance(value, np.ndarray):
             raise TypeError(
                 f"`{name}` must be a numpy array (use np.asarray to convert). "
-                f"Received: {_describe(array)}."
+                f"Received: {describe(value)}."
             )
-        if array.ndim == 0 or array.shape[0] == 0:
+        if value.ndim == 0 or value.shape[0] == 0:
             raise ValueError(
                 f"`{name}` must have a leading batch axis with at least one sample. "
-                f"Received: shape {array.shape}."
+                f"Received: shape {value.shape}."
             )
-        kind = array.dtype.kind
-        if kind in "iub":
-            if not allow_integer:
-                raise TypeError(
-                    f"`{name}` has dtype {array.dtype}, but input attributions need a float "
-                    f"input. {LAYER_HINT}"
-                )
-        elif kind != "f":
-            raise TypeError(f"`{name}` must hold real numbers. Received: dtype {array.dtype}.")
-        elif not np.isfinite(array).all():
-            raise ValueError(f"`{name}` contains NaN or infinity; attributions would be undefined.")
+        spec = None if declared is None else declared[position]
+        if spec is not None:
+            _check_shape(value, spec, name)
+        arrays.append(_as_model_dtype(value, spec, has_layer, name))
     sizes = [array.shape[0] for array in arrays]
     if len(set(sizes)) > 1:
         raise ValueError(
             f"All inputs in `X` must have the same number of samples (leading dimension). "
             f"Received: leading dimensions {sizes}."
         )
-    return Inputs(arrays=arrays, as_list=as_list)
-
-
-def _is_real_number(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
-
-
-def _baseline_for(x: np.ndarray, baseline: Any, name: str) -> np.ndarray:
-    """One input's baseline as a new array with x's shape and dtype."""
-    if baseline is None:
-        return np.zeros_like(x)
-    if _is_real_number(baseline):
-        if not np.isfinite(baseline):
-            raise ValueError(f"`{name}` must be finite. Received: {baseline!r}.")
-        return np.full_like(x, baseline)
-    if not isinstance(baseline, np.ndarray):
-        raise TypeError(
-            f"`{name}` must be None, a real number or a numpy array. "
-            f"Received: {_describe(baseline)}."
-        )
-    if baseline.dtype.kind not in "iuf":
-        raise TypeError(f"`{name}` must hold real numbers. Received: dtype {baseline.dtype}.")
-    if baseline.ndim == 0:
-        return _baseline_for(x, baseline.item(), name)
-    one_row = (1, *x.shape[1:])
-    if baseline.shape not in (x.shape, one_row):
-        raise ValueError(
-            f"`{name}` must have the input's shape {x.shape} or {one_row} (broadcast to every "
-            f"sample). Received: shape {baseline.shape}."
-        )
-    if not np.isfinite(baseline).all():
-        raise ValueError(f"`{name}` contains NaN or infinity.")
-    # astype and broadcast_to + array both copy: the caller's array is never aliased or changed.
-    return np.array(np.broadcast_to(baseline, x.shape), dtype=x.dtype)
-
-
-def normalise_baselines(inputs: Inputs, baselines: Any) -> tuple[np.ndarray, ...]:
-    """Return one new baseline array per input, shaped and typed like that input.
-
-    ``baselines`` is None (zeros), a real number, or an array shaped like the input or with
-    leading dimension 1; for several inputs, a list or tuple with one such entry per input
-    (a single number or None applies to every input).
-    """
-    arrays = inputs.arrays
-    if isinstance(baselines, (list, tuple)):
-        if not inputs.as_list:
-            raise TypeError(
-                "`baselines` must be None, a real number or a numpy array when `X` is a single "
-                f"array. Received: a {type(baselines).__name__} of length {len(baselines)}."
-            )
-        if len(baselines) != len(arrays):
-            raise ValueError(
-                f"`baselines` must have one entry per input: {len(arrays)}. "
-                f"Received: {len(baselines)} entries."
-            )
-        return tuple(
-            _baseline_for(x, b, f"baselines[{i}]")
-            for i, (x, b) in enumerate(zip(arrays, baselines, strict=True))
-        )
-    if inputs.as_list and isinstance(baselines, np.ndarray) and baselines.ndim > 0:
-        raise TypeError(
-            "`baselines` must be a list with one entry per input when `X` is a list. "
-            f"Received: {_describe(baselines)}."
-        )
-    return tuple(_baseline_for(x, baselines, "baselines") for x in arrays)
-
-
-@dataclass(frozen=True)
-class ForwardKwargs:
-    """forward_kwargs split by how they travel along the path.
-
-    Attributes
-    ----------
-    per_sample
-        Arrays with leading dimension N: each path point gets its own sample's row.
-    shared
-        Everything else (``training=False``, scalars): passed to every model call unchanged.
-    """
-
-    per_sample: dict[str, np.ndarray]
-    shared: dict[str, Any]
-
-
-def split_forward_kwargs(forward_kwargs: Any, n_samples: int) -> ForwardKwargs:
-    """Check forward_kwargs and split them into per-sample arrays and shared values."""
-    if forward_kwargs is None:
-        return ForwardKwargs(per_sample={}, shared={})
-    if not isinstance(forward_kwargs, dict) or not all(isinstance(k, str) for k in forward_kwargs):
-        raise TypeError(
-            "`forward_kwargs` must be None or a dict with string keys. "
-            f"Received: {_describe(forward_kwargs)}."
-        )
-    per_sample: dict[str, np.ndarray] = {}
-    shared: dict[str, Any] = {}
-    for key, value in forward_kwargs.items():
-        if isinstance(value, np.ndarray) and value.ndim > 0:
-            if value.shape[0] != n_samples:
-                raise ValueError(
-                    f"`forward_kwargs['{key}']` must have leading dimension {n_samples} (one row "
-                    f"per sample in X). Received: shape {value.shape}."
-                )
-            per_sample[key] = value
-        else:
-            shared[key] = value
-    return ForwardKwargs(per_sample=per_sample, shared=shared)
+    return Inputs(arrays=tuple(arrays), layout=layout)

@@ -1,4 +1,5 @@
-"""Recognising Keras objects, whichever Keras they come from (Keras 3, tf_keras, Keras 2).
+"""Recognising Keras objects and what a model declares, whichever Keras made them (Keras 3,
+tf_keras, Keras 2).
 
 Checks go per object against the Layer classes of every Keras already imported, never through
 ``tf.keras`` alone: with ``TF_USE_LEGACY_KERAS`` unset, ``tf.keras`` is Keras 3, yet a Hugging
@@ -9,7 +10,10 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 
 def _layer_classes() -> tuple[type, ...]:
@@ -67,3 +71,58 @@ def follow_path(root: Any, path: tuple[str, ...]) -> Any | None:
         if layer is None:
             return None
     return layer
+
+
+@dataclass(frozen=True)
+class DeclaredInput:
+    """One input as a Functional or Sequential model declares it.
+
+    Attributes
+    ----------
+    name
+        The input tensor's name (the key to pass it by in a dict).
+    shape
+        Its shape without the batch axis, None where the model leaves a dimension open.
+    dtype
+        Its dtype as a numpy dtype, or None if numpy has no such dtype (e.g. strings).
+    """
+
+    name: str
+    shape: tuple[int | None, ...]
+    dtype: np.dtype | None
+
+
+def _numpy_dtype(dtype: Any) -> np.dtype | None:
+    try:
+        return np.dtype(getattr(dtype, "name", dtype))
+    except TypeError:
+        return None
+
+
+def declared_inputs(model: Any) -> list[DeclaredInput] | None:
+    """The inputs a model declares (Keras 3, tf_keras, Keras 2), or None if it declares none.
+
+    Subclassed models and Sequential models without an ``Input`` declare none.
+    """
+    try:
+        tensors = getattr(model, "inputs", None)
+    except Exception:  # some Keras versions raise on models that were never built
+        return None
+    if not tensors:
+        return None
+    # A model declared with a dict of inputs takes them by the dict's keys, which Keras keeps
+    # (Keras 3: _inputs_struct; tf_keras and Keras 2: _nested_inputs) and flattens sorted.
+    structs = (getattr(model, name, None) for name in ("_inputs_struct", "_nested_inputs"))
+    struct = next((s for s in structs if isinstance(s, dict)), None)
+    if struct is not None and len(struct) == len(tensors):
+        names = [str(key) for key in sorted(struct)]
+    else:
+        names = [str(getattr(t, "name", "")) for t in tensors]
+    return [
+        DeclaredInput(
+            name=name,
+            shape=tuple(None if d is None else int(d) for d in list(t.shape)[1:]),
+            dtype=_numpy_dtype(t.dtype),
+        )
+        for name, t in zip(names, tensors, strict=True)
+    ]

@@ -12,6 +12,8 @@ from typing import Any
 
 import tensorflow as tf
 
+from ig_plugin._params import is_int
+
 OutputPick = int | str | None
 
 
@@ -19,7 +21,7 @@ def check_pick(output: Any) -> OutputPick:
     """Check the type of the ``output`` argument before any TensorFlow work."""
     if output is None or isinstance(output, str):
         return output
-    if isinstance(output, int) and not isinstance(output, bool) and output >= 0:
+    if is_int(output) and output >= 0:
         return int(output)
     raise TypeError(
         "`output` must be None, a non-negative int (the output's position) or a str (its "
@@ -34,10 +36,21 @@ def _names(outputs: Any, model: Any) -> list[str]:
     return names if len(names) == len(outputs) else [str(i) for i in range(len(outputs))]
 
 
+def _nested(value: Any) -> str:
+    count = len(value) if isinstance(value, (Mapping, Sequence)) else 1
+    return f"a {type(value).__name__} of {count} values"
+
+
+def _what(value: Any) -> str:
+    if tf.is_tensor(value) or hasattr(value, "shape"):
+        return f"of shape {tuple(value.shape[1:])}"
+    return f"({_nested(value)}, not a tensor)"
+
+
 def _listing(outputs: Any, model: Any) -> str:
     values = list(outputs.values()) if isinstance(outputs, Mapping) else list(outputs)
     return ", ".join(
-        f"[{i}] {name!r} of shape {tuple(value.shape[1:])}"
+        f"[{i}] {name!r} {_what(value)}"
         for i, (name, value) in enumerate(zip(_names(outputs, model), values, strict=True))
     )
 
@@ -48,7 +61,7 @@ def select_output(outputs: Any, model: Any, pick: OutputPick) -> tf.Tensor:
     Raises
     ------
     ValueError
-        Several outputs and no pick, or a pick that names none of them.
+        Several outputs and no pick, or a pick that names none of them or a nested output.
     """
     if tf.is_tensor(outputs):
         single_names = list(getattr(model, "output_names", None) or [])[:1]
@@ -66,10 +79,18 @@ def select_output(outputs: Any, model: Any, pick: OutputPick) -> tf.Tensor:
         )
     names = _names(outputs, model)
     values = list(outputs.values()) if isinstance(outputs, Mapping) else list(outputs)
+    picked = None
     if isinstance(pick, str) and pick in names:
-        return values[names.index(pick)]
-    if isinstance(pick, int) and pick < len(values):
-        return values[pick]
+        picked = values[names.index(pick)]
+    elif isinstance(pick, int) and pick < len(values):
+        picked = values[pick]
+    if picked is not None:
+        if not tf.is_tensor(picked):
+            raise ValueError(
+                f"`output` {pick!r} names {_nested(picked)}, not one tensor; pick a tensor among "
+                f"the model's outputs: {_listing(outputs, model)}."
+            )
+        return picked
     raise ValueError(
         f"`output` {pick!r} names none of the model's {len(outputs)} outputs: "
         f"{_listing(outputs, model)}."

@@ -1,4 +1,5 @@
-"""Checks of the explainer's constructor arguments, run before anything touches TensorFlow."""
+"""Checks of the explainer's arguments, run before anything touches TensorFlow, and the way
+messages describe what was received."""
 
 from __future__ import annotations
 
@@ -7,11 +8,33 @@ import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+
 from ig_plugin._quadrature import MIN_STEPS
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+def is_int(value: Any) -> bool:
+    """An int, numpy's integers included; not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """``value`` as a bool if it is one (numpy's too); else a TypeError naming ``name``."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"`{name}` must be a bool. Received: {describe(value)}.")
+    return bool(value)
+
+
+def describe(value: Any) -> str:
+    """A short description of a received value for error messages: type, and shape or value."""
+    if isinstance(value, np.ndarray):
+        return f"array of shape {value.shape} and dtype {value.dtype}"
+    if np.isscalar(value):
+        return f"{type(value).__name__} {value!r}"
+    shape = getattr(value, "shape", None)
+    if shape is not None:
+        return f"{type(value).__name__} of shape {tuple(shape)}"
+    return type(value).__name__
 
 
 def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
@@ -29,7 +52,7 @@ def check_method(method: Any) -> str:
 
 
 def check_n_steps(n_steps: Any, method: str) -> int:
-    if not _is_int(n_steps):
+    if not is_int(n_steps):
         raise TypeError(f"`n_steps` must be an int. Received: n_steps={n_steps!r}")
     fewest = MIN_STEPS[method]
     if n_steps < fewest:
@@ -41,7 +64,7 @@ def check_n_steps(n_steps: Any, method: str) -> int:
 
 
 def check_internal_batch_size(internal_batch_size: Any) -> int:
-    if not _is_int(internal_batch_size):
+    if not is_int(internal_batch_size):
         raise TypeError(
             "`internal_batch_size` must be an int. "
             f"Received: internal_batch_size={internal_batch_size!r}"

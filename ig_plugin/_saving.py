@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import copy
 import os
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
 import dill
 
+from ig_plugin._keras import declared_inputs
 from ig_plugin._version import __version__
 
 META_FILE, EXPLAINER_FILE = "meta.dill", "explainer.dill"
@@ -27,11 +29,11 @@ Signature = dict[str, Any]
 
 def static_signature(model: Any) -> Signature | None:
     """The input and output shapes a model declares, or None if it declares none (subclassed)."""
-    inputs, outputs = getattr(model, "inputs", None), getattr(model, "outputs", None)
+    inputs, outputs = declared_inputs(model), getattr(model, "outputs", None)
     if not inputs or not outputs or len(outputs) != 1:
         return None
     return {
-        "inputs": [list(tensor.shape)[1:] for tensor in inputs],
+        "inputs": [list(declared.shape) for declared in inputs],
         "output": list(outputs[0].shape)[1:],
     }
 
@@ -79,19 +81,43 @@ def warn_if_other_version(saved_with: str | None) -> None:
         )
 
 
+def _dump_to_temporary(folder: Path, name: str, value: Any, **options: Any) -> Path:
+    """Pickle ``value`` into a new hidden file in ``folder``; its path, once complete on disk."""
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as f:
+            dill.dump(value, f, **options)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        os.unlink(temporary)
+        raise
+    return Path(temporary)
+
+
 def save(explainer: Any, path: str | os.PathLike) -> None:
     """Write ``explainer`` to the folder ``path`` (created if missing) in alibi's layout.
 
     Unlike ``alibi.saving.save_explainer``, a layer nested in a sub-model is saved too: it is
-    found again on load by its path of layer names.
+    found again on load by its path of layer names. Both files are written to temporary files
+    in the folder first and renamed into place only when both are complete: a save that fails
+    (a ``target_fn`` that cannot be pickled, a full disk) leaves an earlier save as it was.
     """
     folder = Path(path)
     folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / META_FILE, "wb") as f:
-        dill.dump(copy.deepcopy(explainer.meta), f)
-    # The explainer's __getstate__ leaves out the model, the layer and the compiled functions.
-    with open(folder / EXPLAINER_FILE, "wb") as f:
-        dill.dump(explainer, f, recurse=True)
+    written: list[Path] = []
+    try:
+        written.append(_dump_to_temporary(folder, META_FILE, copy.deepcopy(explainer.meta)))
+        # The explainer's __getstate__ leaves out the model, the layer and the compiled functions.
+        written.append(_dump_to_temporary(folder, EXPLAINER_FILE, explainer, recurse=True))
+    except BaseException:
+        for temporary in written:
+            temporary.unlink()
+        raise
+    # Each rename is atomic. Loading checks only the metadata's name, which a new save of this
+    # class does not change, so a reader between the two renames still gets a consistent pair.
+    os.replace(written[1], folder / EXPLAINER_FILE)
+    os.replace(written[0], folder / META_FILE)
 
 
 def _read(file: Path) -> Any:

@@ -4,13 +4,12 @@ No TensorFlow here. ``attribute(first, stop)`` returns the finished attributions
 ``first`` to ``stop - 1``; the gradient batches inside it are the compiled side's business. Few
 calls are fastest (a compiled loop pays its dispatch once per call), but each call copies its
 samples' path ends to TensorFlow, so a span holds at most :data:`SPAN_BYTES` of them: memory stays
-flat as N grows. A progress bar needs a few calls too: then the samples are split into at least
-:data:`PROGRESS_UPDATES` spans (as many as there are samples, if fewer).
+flat as N grows. Progress is reported from inside the compiled loop, chunk by chunk
+(:mod:`ig_plugin._progress`), so spans need not be cut finer for it.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -19,25 +18,18 @@ import numpy as np
 #: ``stop - 1``, an array of shape ``(stop - first, *feature_shape)``.
 AttributeFn = Callable[[int, int], Sequence[np.ndarray]]
 
-#: Spans when progress is reported: a progress bar moves in steps of about 1 / PROGRESS_UPDATES
-#: of the samples (at least one sample).
-PROGRESS_UPDATES = 50
-
 #: Most bytes of path ends (and, for layer attributions, model inputs) per span: 8 MiB keeps the
 #: copies small beside a model's working memory, and spans long enough that dispatching a call
 #: costs nothing measurable (for 32x32x3 images, 341 samples, 17,050 gradients, per call).
 SPAN_BYTES = 8 * 1024 * 1024
 
 
-def span_length(n_samples: int, row_bytes: int, report_progress: bool) -> int:
-    """Samples per span: as many as :data:`SPAN_BYTES` allows, fewer to report progress.
+def span_length(row_bytes: int) -> int:
+    """Samples per span: as many as :data:`SPAN_BYTES` allows, at least one.
 
     ``row_bytes`` is what one sample's rows of the arrays copied per span take.
     """
-    length = max(1, SPAN_BYTES // max(row_bytes, 1))
-    if report_progress:
-        length = min(length, math.ceil(n_samples / PROGRESS_UPDATES))
-    return length
+    return max(1, SPAN_BYTES // max(row_bytes, 1))
 
 
 def sample_spans(n_samples: int, length: int) -> list[tuple[int, int]]:
@@ -45,13 +37,7 @@ def sample_spans(n_samples: int, length: int) -> list[tuple[int, int]]:
     return [(first, min(first + length, n_samples)) for first in range(0, n_samples, length)]
 
 
-def attribute_in_spans(
-    attribute: AttributeFn,
-    n_samples: int,
-    length: int,
-    n_steps: int,
-    on_progress: Callable[[int], None] | None = None,
-) -> list[np.ndarray]:
+def attribute_in_spans(attribute: AttributeFn, n_samples: int, length: int) -> list[np.ndarray]:
     """The attributions of all ``n_samples`` samples, ``length`` samples per call.
 
     Parameters
@@ -60,11 +46,6 @@ def attribute_in_spans(
         Attributions of a span of samples; see :data:`AttributeFn`.
     n_samples, length
         Samples to attribute, and the most per ``attribute`` call (see :func:`span_length`).
-    n_steps
-        Path points per sample, for progress reports.
-    on_progress
-        Called with the number of path points done after each span (a progress bar's
-        ``update``).
 
     Returns
     -------
@@ -83,6 +64,4 @@ def attribute_in_spans(
                 results = [np.empty((n_samples, *p.shape[1:]), dtype=p.dtype) for p in parts]
             for result, part in zip(results, parts, strict=True):
                 result[first:stop] = part
-        if on_progress is not None:
-            on_progress((stop - first) * n_steps)
     return results

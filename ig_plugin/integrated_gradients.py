@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import dataclasses
 import os
+import threading
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -14,19 +16,20 @@ from alibi.api.interfaces import Explainer, Explanation
 from tqdm.auto import tqdm
 
 from ig_plugin import _params, _saving
-from ig_plugin._compiled import CompiledModel
-from ig_plugin._inputs import (
-    ArrayOrList,
-    normalise_baselines,
-    normalise_inputs,
-    split_forward_kwargs,
-)
+from ig_plugin._baselines import normalise_baselines
+from ig_plugin._compiled import CompiledModel, ModelCall, PathEnds
+from ig_plugin._forward_kwargs import split_forward_kwargs
+from ig_plugin._inputs import ArrayOrList, normalise_inputs
+from ig_plugin._keras import declared_inputs
 from ig_plugin._layers import LayerState, choose_layer, find_layer_again
 from ig_plugin._outputs import check_pick
+from ig_plugin._progress import reporting
 from ig_plugin._quadrature import quadrature
 from ig_plugin._spans import attribute_in_spans, span_length
-from ig_plugin._targets import TargetRule, normalise_target, target_rule
+from ig_plugin._targets import TargetKind, TargetRule, normalise_target, target_rule
 from ig_plugin._version import __version__
+
+_COMPILE_LOCK = threading.Lock()
 
 #: alibi's metadata for this explainer; ``name`` and ``version`` are filled in by alibi's ``Base``.
 DEFAULT_META: dict = {
@@ -127,25 +130,40 @@ class IntegratedGradients(Explainer):
 
         Raises
         ------
+        TypeError
+            ``predictor`` is not callable.
         ValueError
             ``predictor`` has no layer where the explainer's layer was; or, right after
-            loading, its declared input or output shapes differ from the saved model's.
+            loading, its declared input or output shapes differ from the saved model's, or the
+            layer found has another name or class than the saved one.
         """
-        if self.__dict__.pop("_loaded", False):
+        if not callable(predictor):
+            raise TypeError(
+                f"`predictor` must be a Keras model. Received: {type(predictor).__name__}"
+            )
+        loaded = self.__dict__.get("_loaded", False)
+        if loaded:
             _saving.check_signature(self._signature, predictor)
         choice = find_layer_again(
-            predictor, self._layer_choice, getattr(self, "callable_layer", None)
+            predictor, self._layer_choice, getattr(self, "callable_layer", None), loaded
         )
+        # Checked in full: only now is the explainer no longer one fresh from a file.
+        self.__dict__.pop("_loaded", None)
         self._layer_choice = choice
         self.model, self.layer = predictor, choice.layer
         self._signature = _saving.static_signature(predictor) or self._signature
 
     def _compiled_model(self) -> CompiledModel:
         # Rebuilt whenever model or layer changed, also when assigned directly as alibi.saving does.
-        compiled = self.__dict__.get("_compiled")
-        if compiled is None or compiled.model is not self.model or compiled.layer is not self.layer:
-            compiled = self._compiled = CompiledModel(self.model, self.layer)
-        return compiled
+        with _COMPILE_LOCK:  # threads explaining at once share one set of traces
+            compiled = self.__dict__.get("_compiled")
+            if (
+                compiled is None
+                or compiled.model is not self.model
+                or compiled.layer is not self.layer
+            ):
+                compiled = self._compiled = CompiledModel(self.model, self.layer)
+            return compiled
 
     def __getstate__(self) -> dict:
         # Plain Python state only: the model, the layer and the compiled functions are
@@ -273,89 +291,113 @@ class IntegratedGradients(Explainer):
                 "Pass either `target` or the explainer's `target_fn`, not both. "
                 f"Received: target={target!r} with target_fn={self.meta['params']['target_fn']}."
             )
-        if not isinstance(attribute_to_layer_inputs, bool):
-            raise TypeError(
-                "`attribute_to_layer_inputs` must be a bool. "
-                f"Received: {type(attribute_to_layer_inputs).__name__}"
-            )
+        to_inputs = _params.check_bool("attribute_to_layer_inputs", attribute_to_layer_inputs)
+        show_progress = _params.check_bool("progress_bar", progress_bar)
         pick = check_pick(output)
-        inputs = normalise_inputs(X, allow_integer=self.layer is not None)
+        inputs = normalise_inputs(X, declared_inputs(self.model), self.layer is not None)
         n_samples = inputs.n_samples
         baseline_arrays = normalise_baselines(inputs, baselines)
         kwargs = split_forward_kwargs(forward_kwargs, n_samples)
         target_array = normalise_target(target, n_samples)
+        call = ModelCall(inputs.layout, pick, to_inputs and self.layer is not None)
 
         compiled = self._compiled_model()
-        to_inputs = attribute_to_layer_inputs and self.layer is not None
-        predictions, starts, ends = compiled.path_ends(
-            inputs, baseline_arrays, kwargs, self.internal_batch_size, to_inputs, pick
-        )
-        name = "target"
-        if self.target_fn is not None:
-            name = "target_fn(predictions)"
-            target_array = normalise_target(self.target_fn(predictions), n_samples, name)
-        rule = target_rule(target_array, predictions.shape[1:], name)
-
-        alphas, weights = quadrature(self.method, self.n_steps)
-        attribute = compiled.attribution_fn(
-            starts,
-            ends,
-            inputs.arrays,
-            kwargs,
-            rule.target,
-            rule.kind,
-            inputs.as_list,
-            to_inputs,
-            pick,
-            alphas,
-            weights,
-            self.internal_batch_size,
-        )
-        with tqdm(
-            total=n_samples * self.n_steps, disable=not progress_bar, desc="IG", unit="point"
-        ) as bar:
+        batch = self.internal_batch_size
+        predictions, starts, ends = compiled.path_ends(inputs, baseline_arrays, kwargs, batch, call)
+        rule = self._target_rule(target_array, predictions, n_samples)
+        path_ends = PathEnds(starts, ends, inputs.arrays)
+        with (
+            tqdm(
+                total=n_samples * self.n_steps, disable=not show_progress, desc="IG", unit="point"
+            ) as bar,
+            reporting(bar.update if show_progress else None) as progress,
+        ):
+            attribute = compiled.attribution_fn(
+                path_ends,
+                kwargs,
+                rule,
+                call,
+                quadrature(self.method, self.n_steps),
+                batch,
+                progress,
+            )
             copied = (*starts, *ends, *(inputs.arrays if self.layer is not None else ()))
-            length = span_length(n_samples, sum(a[:1].nbytes for a in copied), progress_bar)
-            attributions = attribute_in_spans(
-                attribute, n_samples, length, self.n_steps, bar.update if progress_bar else None
-            )
+            length = span_length(sum(a[:1].nbytes for a in copied))
+            attributions = attribute_in_spans(attribute, n_samples, length)
         if self.layer is None:
-            start_outputs, _ = compiled.forward(
-                baseline_arrays, inputs.as_list, kwargs, self.internal_batch_size, pick=pick
-            )
+            start_outputs, _ = compiled.forward(baseline_arrays, call, kwargs, batch)
         else:
             # The same definition as the gradient passes: real inputs, the layer at its start.
             start_outputs, _ = compiled.forward(
-                inputs.arrays,
-                inputs.as_list,
-                kwargs,
-                self.internal_batch_size,
-                mode="substitute",
-                to_inputs=to_inputs,
-                layer_values=starts,
-                pick=pick,
+                inputs.arrays, call, kwargs, batch, mode="substitute", layer_values=starts
             )
+        changes = _output_changes(rule, predictions, start_outputs)
+        _warn_if_not_differentiable(attributions, changes)
         data = {
             "attributions": attributions,
             "X": X,
-            "forward_kwargs": {} if forward_kwargs is None else forward_kwargs,
+            "forward_kwargs": kwargs.as_dict(),
             "baselines": inputs.model_input(baseline_arrays),
             "predictions": predictions,
-            "deltas": _deltas(attributions, rule, predictions, start_outputs),
+            "deltas": _attribution_sums(attributions) - changes,
             "target": rule.target,
         }
         return Explanation(meta=copy.deepcopy(self.meta), data=data)
 
+    def _target_rule(
+        self, target: np.ndarray | None, predictions: np.ndarray, n_samples: int
+    ) -> TargetRule:
+        """The target rule for these predictions: from ``target``, or the ``target_fn``."""
+        if self.target_fn is None:
+            return target_rule(target, predictions.shape[1:])
+        name = "target_fn(predictions)"
+        chosen = normalise_target(self.target_fn(predictions), n_samples, name)
+        rule = target_rule(chosen, predictions.shape[1:], name)
+        if rule.kind is TargetKind.BINARY:
+            # alibi warns too: argmax over a single column is always 0, which explains 1 - p.
+            zeros = np.count_nonzero(rule.target == 0)
+            warnings.warn(
+                f"The model has a single output per sample, and `target_fn` chose target 0 (which "
+                f"explains 1 - p) for {zeros} of {n_samples} samples and target 1 (p) for the "
+                "others. A target_fn such as argmax over one column always gives 0: for a sigmoid "
+                "classifier pass target=1 (or 0) to explain, and no target_fn; for a regression "
+                "model neither.",
+                UserWarning,
+                stacklevel=3,
+            )
+        return rule
 
-def _deltas(
-    attributions: list[np.ndarray],
-    rule: TargetRule,
-    end_outputs: np.ndarray,
-    start_outputs: np.ndarray,
+
+def _attribution_sums(attributions: list[np.ndarray]) -> np.ndarray:
+    """Each sample's sum of attributions over every attributed tensor, float64, shape ``(N,)``."""
+    return sum(a.reshape(a.shape[0], -1).sum(axis=1, dtype=np.float64) for a in attributions)
+
+
+def _output_changes(
+    rule: TargetRule, end_outputs: np.ndarray, start_outputs: np.ndarray
 ) -> np.ndarray:
-    """Completeness gaps: ``sum(attributions) - (F(end) - F(start))`` per sample, shape ``(N,)``."""
+    """``F(end) - F(start)`` of the explained scalar, per sample, float64, shape ``(N,)``."""
     targets = None if rule.target is None else tf.constant(rule.target)
     f_end = rule.select(tf.constant(end_outputs), targets).numpy().astype(np.float64)
     f_start = rule.select(tf.constant(start_outputs), targets).numpy()
-    total = sum(a.reshape(a.shape[0], -1).sum(axis=1, dtype=np.float64) for a in attributions)
-    return total - (f_end - f_start)
+    return f_end - f_start
+
+
+def _warn_if_not_differentiable(attributions: list[np.ndarray], changes: np.ndarray) -> None:
+    """Warn about samples whose gradients were all zero although their output changed.
+
+    That is what a path that TensorFlow cannot differentiate gives (a cast to an integer, a
+    rounding, an argmax inside the model): all-zero attributions that look like an answer.
+    """
+    all_zero = np.logical_and.reduce([~a.reshape(a.shape[0], -1).any(axis=1) for a in attributions])
+    silent = all_zero & (np.abs(changes) > 1e-6)
+    if silent.any():
+        first = int(np.flatnonzero(silent)[0])
+        warnings.warn(
+            f"{int(silent.sum())} of {len(changes)} samples got all-zero attributions although "
+            f"the explained output changed between baseline and input (sample {first}: by "
+            f"{changes[first]:.4g}). Gradients do not flow along the path: the model may cast to "
+            "an integer, round or take an argmax between the inputs and this output.",
+            UserWarning,
+            stacklevel=3,
+        )

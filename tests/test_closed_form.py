@@ -1,9 +1,12 @@
 """Attribution values proven by closed forms, completeness and invariances."""
 
 import itertools
+import warnings
 
 import numpy as np
 import pytest
+import tensorflow as tf
+from compat import keras
 from models import METHODS, linear_model, power_sum_model, seeded_floats
 
 from ig_plugin import IntegratedGradients, _spans
@@ -203,3 +206,32 @@ def test_float64_input_on_float32_model_is_complete(mlp):
     assert explanation.attributions[0].dtype == np.float64
     assert explanation.deltas.shape == (3,)
     assert np.abs(explanation.deltas).max() < 1e-5
+
+
+# --- a path that gradients do not follow -------------------------------------------------------
+
+
+class Quantised(keras.Model):
+    """``y = sum(w * round_to_int(10 x)) / 10``: an integer cast blocks every gradient."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = tf.constant([[1.0], [2.0], [-1.0]])
+
+    def call(self, x):
+        steps = tf.cast(tf.cast(10.0 * x, tf.int32), x.dtype)
+        return tf.matmul(steps, self.w) / 10.0
+
+
+def test_all_zero_gradients_with_a_changed_output_warn(x):
+    with pytest.warns(UserWarning, match=r"4 of 4 samples got all-zero attributions.*integer"):
+        explanation = IntegratedGradients(Quantised(), n_steps=5).explain(x)
+    np.testing.assert_array_equal(explanation.attributions[0], 0)
+
+
+def test_no_warning_where_gradients_flow_or_nothing_changes(x, square_model):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        IntegratedGradients(square_model, n_steps=5).explain(x)
+        # x equal to the baseline: all zero, and rightly so
+        IntegratedGradients(Quantised(), n_steps=5).explain(x, baselines=x)

@@ -8,6 +8,7 @@ from functools import partial
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from models import CountingModel, TwoOutputs, binary_model
 
 from ig_plugin import IntegratedGradients
@@ -102,7 +103,13 @@ PRE_TF_CASES = {
     "target negative": ({"X": X, "target": [0, -1, 1, 0]}, ValueError, "`target`"),
     "target negative scalar": ({"X": X, "target": -1}, ValueError, "`target`"),
     # X
-    "X list of lists": ({"X": X.tolist()}, TypeError, r"`X\[0\]`"),
+    "X list of lists": ({"X": X.tolist()}, TypeError, r"`X`.*Received: a list of lists.*asarray"),
+    "X bfloat16": (
+        {"X": X.astype(tf.bfloat16.as_numpy_dtype)},
+        TypeError,
+        r"`X`.*float16, float32 or float64.*Received: dtype bfloat16",
+    ),
+    "X dict with non-string keys": ({"X": {0: X}}, TypeError, "`X`"),
     "X string": ({"X": "some text"}, TypeError, "`X`"),
     "X scalar array": ({"X": np.array(1.0)}, ValueError, "`X`"),
     "X empty": ({"X": np.zeros((0, 3), dtype="float32")}, ValueError, "`X`"),
@@ -123,6 +130,16 @@ PRE_TF_CASES = {
     "baselines dict": ({"X": X, "baselines": {"a": 0.0}}, TypeError, "`baselines`"),
     "baselines bool": ({"X": X, "baselines": True}, TypeError, "`baselines`"),
     "baselines NaN": ({"X": X, "baselines": float("nan")}, ValueError, "`baselines`"),
+    "baselines overflowing float32": (
+        {"X": X, "baselines": 1e39},
+        ValueError,
+        r"`baselines` overflows the input's dtype float32",
+    ),
+    "baselines array overflowing float16": (
+        {"X": X.astype("float16"), "baselines": np.full((1, 3), 7e4)},
+        ValueError,
+        r"`baselines` overflows the input's dtype float16",
+    ),
     "baselines array with NaN": (
         {"X": X, "baselines": np.full((1, 3), np.nan)},
         ValueError,
@@ -158,12 +175,28 @@ PRE_TF_CASES = {
         ValueError,
         r"forward_kwargs\['gate'\]",
     ),
+    "forward_kwargs tensor with wrong leading dim": (
+        {"X": X, "forward_kwargs": {"gate": tf.constant(GATE[:2])}},
+        ValueError,
+        r"forward_kwargs\['gate'\].*shape \(2, 3\)",
+    ),
+    "forward_kwargs list with wrong leading dim": (
+        {"X": X, "forward_kwargs": {"gate": GATE[:3].tolist()}},
+        ValueError,
+        r"forward_kwargs\['gate'\].*shape \(3, 3\)",
+    ),
     # other
     "attribute_to_layer_inputs not bool": (
         {"X": X, "attribute_to_layer_inputs": "yes"},
         TypeError,
         "`attribute_to_layer_inputs`",
     ),
+    "progress_bar a string": (
+        {"X": X, "progress_bar": "no"},
+        TypeError,
+        r"`progress_bar` must be a bool. Received: str 'no'",
+    ),
+    "output a float": ({"X": X, "output": 1.0}, TypeError, "`output`"),
 }
 
 

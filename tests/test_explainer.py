@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from alibi.api.interfaces import Explainer, Explanation
 from alibi.explainers.integrated_gradients import LayerState as AlibiLayerState
-from models import functional_mlp, set_seeded_weights
+from models import CountingModel, functional_mlp, set_seeded_weights
 
 import ig_plugin
 from ig_plugin import IntegratedGradients, LayerState
@@ -118,6 +118,44 @@ def test_progress_bar(explainer, mlp_data, capsys):
     err = capsys.readouterr().err
     total = len(mlp_data) * explainer.n_steps
     assert f"{total}/{total}" in err
+
+
+def test_progress_moves_within_one_long_sample(mlp, mlp_data, monkeypatch):
+    """One sample of 200 points in chunks of 10: the bar moves chunk by chunk, not 0 -> 100%."""
+    updates = []
+
+    class RecordingBar:
+        def __init__(self, total, disable, **kwargs):
+            self.disable = disable
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def update(self, n):
+            updates.append(n)
+
+    monkeypatch.setattr(ig_plugin.integrated_gradients, "tqdm", RecordingBar)
+    explainer = IntegratedGradients(mlp, n_steps=200, internal_batch_size=10)
+    explainer.explain(mlp_data[:1], target=0, progress_bar=True)
+    assert updates == [10] * 20
+
+
+def test_the_first_explain_traces_each_pass_once():
+    """Forward batches of 3, 3 and 1 samples and spans of any size reuse one trace each, where
+    the first explain of a new explainer used to trace them twice."""
+    model = CountingModel(3, 2)
+    model(np.zeros((1, 3), dtype="float32"))
+    model.calls = 0
+    explainer = IntegratedGradients(model, n_steps=4, internal_batch_size=3)
+    X = np.random.default_rng(0).normal(size=(7, 3)).astype("float32")
+    explainer.explain(X, target=1)
+    assert model.calls == 2  # one trace of the forward pass, one of the gradient loop
+    explainer.explain(X[:5], target=0)
+    explainer.explain(np.concatenate([X, X]), target=1)
+    assert model.calls == 2
 
 
 def test_no_progress_bar_by_default(explainer, mlp_data, capsys):

@@ -4,6 +4,7 @@ import copy
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from compat import keras
 from models import (
     GatedLinear,
@@ -249,3 +250,111 @@ def test_vector_output_without_target_says_target(mlp, mlp_data):
     """alibi bug 7: a TensorFlow error instead of a message about `target`."""
     with pytest.raises(ValueError, match="`target`"):
         IntegratedGradients(mlp, n_steps=2).explain(mlp_data)
+
+
+@pytest.mark.parametrize("convert", [tf.constant, np.ndarray.tolist, lambda a: tuple(a.tolist())])
+@pytest.mark.parametrize("n_samples", [3, 4])  # 3: N equals internal_batch_size
+def test_array_like_forward_kwargs_follow_their_sample(convert, n_samples):
+    """A tensor or a list of rows must follow its sample like an array, not go whole to every
+    gradient chunk (which silently gave each path point another sample's mask)."""
+    model = GatedLinear(WEIGHTS_A)
+    X = seeded_floats((n_samples, 3), seed=40)
+    gate = np.array([[1, 1, 0], [0, 1, 1], [1, 0, 1], [0, 0, 1]], dtype="float32")[:n_samples]
+    explainer = IntegratedGradients(model, n_steps=4, internal_batch_size=3)
+    explanation = explainer.explain(X, forward_kwargs={"gate": convert(gate)}, target=1)
+    np.testing.assert_allclose(
+        explanation.attributions[0], WEIGHTS_A[:, 1] * gate * X, rtol=1e-5, atol=1e-7
+    )
+    assert np.abs(explanation.deltas).max() < 1e-5
+    # The explanation keeps them as arrays: JSON-safe, whatever the caller passed.
+    np.testing.assert_array_equal(explanation.forward_kwargs["gate"], gate)
+    explanation.to_json()
+
+
+# --- X against the model's declared inputs -------------------------------------------------------
+
+
+def test_x_is_checked_against_the_declared_input_shape(linear, linear_data):
+    explainer = IntegratedGradients(linear, n_steps=2)
+    explainer.explain(linear_data, target=0)  # traced for other N first
+    with pytest.raises(ValueError, match=r"`X` must have shape \(N, 3\).*Received: shape \(3,\)"):
+        explainer.explain(linear_data[0], target=0)
+    with pytest.raises(ValueError, match=r"batch axis: pass X\[np.newaxis\]"):
+        explainer.explain(linear_data[0], target=0)
+    with pytest.raises(ValueError, match=r"`X` must have shape \(N, 3\).*Received: shape \(5, 2\)"):
+        explainer.explain(linear_data[:, :2], target=0)
+    with pytest.raises(ValueError, match=r"`X` must have shape \(N, 3\).*\(5, 3, 1\)"):
+        explainer.explain(linear_data[..., np.newaxis], target=0)
+
+
+def test_x_needs_one_array_per_declared_input(linear_two_inputs, two_inputs):
+    explainer = IntegratedGradients(linear_two_inputs, n_steps=2)
+    with pytest.raises(ValueError, match=r"model has 2 input.*Received: a single array"):
+        explainer.explain(two_inputs[0], target=0)
+    with pytest.raises(ValueError, match=r"model has 2 input.*Received: 3 arrays"):
+        explainer.explain([*two_inputs, two_inputs[1]], target=0)
+    with pytest.raises(ValueError, match=r"`X\[1\]` must have shape \(N, 2\)"):
+        explainer.explain([two_inputs[0], two_inputs[0]], target=0)
+
+
+# --- integer X -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int64", "bool"])
+def test_integer_x_for_a_float_input_is_explained_as_floats(linear, linear_weights, dtype):
+    """As alibi does: uint8 images need no conversion by hand when the model takes floats."""
+    X = np.random.default_rng(41).integers(0, 2 if dtype == "bool" else 255, size=(4, 3))
+    X = X.astype(dtype)
+    explanation = IntegratedGradients(linear, n_steps=2).explain(X, target=1)
+    assert explanation.attributions[0].dtype == np.float32
+    np.testing.assert_allclose(
+        explanation.attributions[0], linear_weights[:, 1] * X.astype("float32"), rtol=1e-5
+    )
+    assert explanation.X is X
+
+
+def test_integer_x_for_an_integer_input_still_needs_a_layer():
+    inputs = keras.Input((4,), dtype="int32")
+    embedded = keras.layers.Embedding(10, 2)(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(1)(keras.layers.Flatten()(embedded)))
+    with pytest.raises(TypeError, match=r"integer input.*attribute to a layer"):
+        IntegratedGradients(model).explain(np.ones((2, 4), dtype="int32"))
+
+
+# --- X as a dict ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def named_inputs():
+    pixels, meta = keras.Input((3,), name="pixels"), keras.Input((2,), name="meta")
+    dense = keras.layers.Dense(2, use_bias=False)
+    model = keras.Model([pixels, meta], dense(keras.layers.Concatenate()([pixels, meta])))
+    dense.set_weights([np.concatenate([WEIGHTS_A, WEIGHTS_B])])
+    return model
+
+
+def test_x_as_a_dict_by_input_name(named_inputs, two_inputs):
+    a, b = two_inputs
+    explainer = IntegratedGradients(named_inputs, n_steps=2)
+    by_name = explainer.explain(
+        {"meta": b, "pixels": a}, target=1, baselines={"meta": 0.5, "pixels": 0.0}
+    )
+    by_list = explainer.explain([a, b], target=1, baselines=[0.0, 0.5])
+    # Attributions in the model's input order, whatever the dict's order.
+    np.testing.assert_allclose(by_name.attributions[0], WEIGHTS_A[:, 1] * a, rtol=1e-5)
+    np.testing.assert_allclose(by_name.attributions[1], WEIGHTS_B[:, 1] * (b - 0.5), rtol=1e-5)
+    for ours, reference in zip(by_name.attributions, by_list.attributions, strict=True):
+        np.testing.assert_allclose(ours, reference, rtol=1e-6)
+    assert set(by_name.baselines) == {"pixels", "meta"}
+
+
+def test_x_as_a_dict_with_wrong_names(named_inputs, two_inputs):
+    with pytest.raises(
+        ValueError,
+        match=r"model has 2 input.*named \['pixels', 'meta'\].*Received: keys \['pixels'\]",
+    ):
+        IntegratedGradients(named_inputs, n_steps=2).explain({"pixels": two_inputs[0]}, target=0)
+    with pytest.raises(ValueError, match=r"`baselines` must have the keys of `X`"):
+        IntegratedGradients(named_inputs, n_steps=2).explain(
+            {"pixels": two_inputs[0], "meta": two_inputs[1]}, baselines={"pixels": 0.0}, target=0
+        )

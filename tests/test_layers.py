@@ -219,6 +219,40 @@ def test_integer_layer_inputs_are_refused_with_a_clear_error():
         explainer.explain(ids, target=0, attribute_to_layer_inputs=True)
 
 
+def test_integer_baselines_must_be_whole_numbers():
+    """A float baseline for token ids was silently truncated (2.7 became token 2)."""
+    model = text_model()
+    ids = np.random.default_rng(6).integers(1, 30, size=(3, 7)).astype("int32")
+    explainer = IntegratedGradients(model, layer=lambda m: m.embedding, n_steps=8)
+    with pytest.raises(ValueError, match=r"`baselines` must hold whole numbers.*2\.7"):
+        explainer.explain(ids, target=1, baselines=2.7)
+    with pytest.raises(ValueError, match=r"`baselines` must hold whole numbers"):
+        explainer.explain(ids, target=1, baselines=np.full((1, 7), 0.5))
+    whole = explainer.explain(ids, target=1, baselines=2.0)
+    as_int = explainer.explain(ids, target=1, baselines=2)
+    np.testing.assert_array_equal(whole.attributions[0], as_int.attributions[0])
+    assert whole.baselines.dtype == np.int32
+
+
+@pytest.mark.parametrize("bad", ["baselines", "X"])
+def test_ids_outside_the_vocabulary_are_a_value_error(bad):
+    model = text_model()  # a vocabulary of 30
+    ids = np.random.default_rng(7).integers(1, 30, size=(3, 7)).astype("int32")
+    explainer = IntegratedGradients(model, layer=lambda m: m.embedding, n_steps=8)
+    arguments = {"baselines": 31} if bad == "baselines" else {}
+    X = ids if bad == "baselines" else np.where(ids == ids[0, 0], 99, ids).astype("int32")
+    with pytest.raises(ValueError, match=rf"cannot run on `{bad}`.*valid ids"):
+        explainer.explain(X, target=1, **arguments)
+    assert "call" not in vars(model.embedding)
+    # The explainer still works, as a fresh one does.
+    fresh = IntegratedGradients(model, layer=lambda m: m.embedding, n_steps=8)
+    np.testing.assert_allclose(
+        explainer.explain(ids, target=1).attributions[0],
+        fresh.explain(ids, target=1).attributions[0],
+        rtol=1e-6,
+    )
+
+
 def test_nested_layer_object_is_non_serializable_and_gives_complete_attributions():
     model = nested_model()
     nested = model.get_layer("block").get_layer("inner_dense")

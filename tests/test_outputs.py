@@ -88,3 +88,50 @@ def test_a_pick_on_a_single_output_model(heads):
     np.testing.assert_array_equal(first.attributions[0], plain.attributions[0])
     with pytest.raises(ValueError, match="single output tensor"):
         IntegratedGradients(only_probs).explain(X, target=1, output=1)
+
+
+def test_a_numpy_integer_pick(heads):
+    as_list, _, _, only_value = heads
+    picked = IntegratedGradients(as_list).explain(X, output=np.int64(1))
+    plain = IntegratedGradients(only_value).explain(X)
+    np.testing.assert_allclose(picked.attributions[0], plain.attributions[0], rtol=1e-6)
+
+
+class NestedOutputs(keras.Model):
+    """Returns ``{"logits": t, "hidden_states": (a, b)}``, as text models often do."""
+
+    def __init__(self):
+        super().__init__()
+        self.hidden = keras.layers.Dense(3, activation="tanh")
+        self.logits = keras.layers.Dense(2)
+
+    def call(self, x):
+        hidden = self.hidden(x)
+        return {"logits": self.logits(hidden), "hidden_states": (x, hidden)}
+
+
+@pytest.fixture(scope="module")
+def nested():
+    model = NestedOutputs()
+    model(X)
+    return _seeded(model, seed=3)
+
+
+def test_nested_outputs_are_listed(nested):
+    with pytest.raises(
+        ValueError,
+        match=r"has 2 outputs: \[0\] 'logits' of shape \(2,\), "
+        r"\[1\] 'hidden_states' \(a tuple of 2 values, not a tensor\)",
+    ):
+        IntegratedGradients(nested).explain(X, target=0)
+
+
+def test_a_tensor_beside_nested_outputs_can_be_picked(nested):
+    explanation = IntegratedGradients(nested).explain(X, target=1, output="logits")
+    expected = np.asarray(nested(X)["logits"])[:, 1] - np.asarray(nested(0 * X)["logits"])[:, 1]
+    np.testing.assert_allclose(explanation.attributions[0].sum(axis=1), expected, atol=1e-5)
+
+
+def test_a_nested_output_cannot_be_picked(nested):
+    with pytest.raises(ValueError, match=r"`output` 'hidden_states' names a tuple of 2 values"):
+        IntegratedGradients(nested).explain(X, target=0, output="hidden_states")

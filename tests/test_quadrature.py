@@ -89,7 +89,7 @@ def test_nodes_match_alibi(method, n_steps):
 def test_weights_match_alibi_where_alibi_is_right(method, n_steps):
     alibi_weights, _ = approximation_parameters(method)
     _, weights = quadrature(method, n_steps)
-    np.testing.assert_allclose(weights, np.asarray(alibi_weights(n_steps)), rtol=1e-12)
+    np.testing.assert_allclose(weights, np.asarray(alibi_weights(n_steps)), rtol=1e-11, atol=1e-14)
 
 
 @pytest.mark.parametrize("n_steps", STEPS)
@@ -101,3 +101,20 @@ def test_trapezoid_weights_fix_alibi_bug_11(n_steps):
     _, weights = quadrature("riemann_trapezoid", n_steps)
     assert np.isclose(weights.sum(), 1.0)
     assert not np.allclose(weights, alibi_weights(n_steps))
+
+
+@pytest.mark.parametrize("n_steps", [1, 2, 7, 50, 149, 150, 151, 400])
+def test_gauss_legendre_nodes_equal_numpys_leggauss(n_steps):
+    """The O(n^2) nodes are the nodes alibi takes from numpy, to rounding."""
+    alphas, weights = quadrature("gausslegendre", n_steps)
+    nodes, reference = np.polynomial.legendre.leggauss(n_steps)
+    np.testing.assert_allclose(alphas, 0.5 * (nodes + 1), rtol=0, atol=1e-14)
+    np.testing.assert_allclose(weights, 0.5 * reference, rtol=1e-11, atol=1e-14)
+
+
+def test_gauss_legendre_with_thousands_of_steps():
+    """n_steps=5000 once took 10 s for the nodes alone; exact for a**k up to k = 2n - 1."""
+    alphas, weights = quadrature("gausslegendre", 5000)
+    assert np.all(np.diff(alphas) > 0) and (weights > 0).all()
+    for degree in (0, 1, 100, 2000, 9999):
+        assert np.isclose(weights @ alphas**degree, 1.0 / (degree + 1), rtol=1e-9, atol=0)

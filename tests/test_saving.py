@@ -257,6 +257,69 @@ def test_a_failed_load_leaves_the_model_unchanged(saved):
     )
 
 
+class Unpicklable:
+    """A target_fn that pickling refuses, as one holding a lock or a connection would."""
+
+    def __call__(self, predictions):
+        return np.argmax(predictions, axis=1)
+
+    def __reduce__(self):
+        raise TypeError("cannot pickle this target_fn")
+
+
+def test_a_failed_save_leaves_the_earlier_save_intact(saved):
+    model, folder = saved
+    before = {path.name: path.read_bytes() for path in folder.iterdir()}
+    broken = IntegratedGradients(model, layer=model.get_layer("second"), target_fn=Unpicklable())
+    with pytest.raises(TypeError, match="cannot pickle this target_fn"):
+        broken.save(folder)
+    # Both files exactly as they were, no temporary file left behind, and still loadable.
+    assert {path.name: path.read_bytes() for path in folder.iterdir()} == before
+    loaded = IntegratedGradients.load(folder, model)
+    assert loaded.meta["params"]["target_fn"] == "functools.partial(numpy.argmax, axis=1)"
+
+
+def test_a_saved_index_that_now_points_at_another_layer(saved):
+    _, folder = saved  # saved for layers[2], the Dense named "second"
+    inputs = keras.Input((6,))
+    h = keras.layers.Dense(5, activation="tanh", name="first")(inputs)
+    renamed = keras.Model(
+        inputs, keras.layers.Dense(3, name="head")(keras.layers.Dense(4, name="other")(h))
+    )
+    with pytest.raises(ValueError, match=r"saved for layer 'second' \(Dense\).*'other' \(Dense\)"):
+        IntegratedGradients.load(folder, renamed)
+    regularised = keras.Model(
+        inputs, keras.layers.Dense(3, name="head")(keras.layers.Dropout(0.1, name="second")(h))
+    )
+    with pytest.raises(ValueError, match=r"'second' \(Dense\).*'second' \(Dropout\)"):
+        IntegratedGradients.load(folder, regularised)
+
+
+def test_the_checks_after_loading_hold_until_a_model_fits(saved):
+    model, _ = saved
+    explainer = dill.loads(dill.dumps(IntegratedGradients(model, layer=model.get_layer("second"))))
+    wrong = chain_model(n_features=7)
+    for _ in range(2):  # a second try with the same wrong model must not slip through
+        with pytest.raises(ValueError, match="input shapes differ"):
+            explainer.reset_predictor(wrong)
+    explainer.reset_predictor(model)
+    assert explainer.layer is model.get_layer("second")
+
+
+@pytest.mark.parametrize("loader", ["ig_plugin", "alibi"])
+def test_loading_with_a_plain_function_as_the_model(saved, loader):
+    _, folder = saved
+
+    def not_a_model(x):
+        return x
+
+    with pytest.raises(ValueError, match=r"must be a Keras model with layers\. Received: function"):
+        if loader == "ig_plugin":
+            IntegratedGradients.load(folder, not_a_model)
+        else:
+            alibi.saving.load_explainer(folder, predictor=not_a_model)
+
+
 # --- a fresh process, as a server would load it -------------------------------------------------
 
 

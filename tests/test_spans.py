@@ -1,17 +1,11 @@
-"""The span driver: spans of whole samples, bounded in bytes, finer to report progress."""
+"""The span driver: spans of whole samples, bounded in bytes."""
 
 import itertools
 
 import numpy as np
 import pytest
 
-from ig_plugin._spans import (
-    PROGRESS_UPDATES,
-    SPAN_BYTES,
-    attribute_in_spans,
-    sample_spans,
-    span_length,
-)
+from ig_plugin._spans import SPAN_BYTES, attribute_in_spans, sample_spans, span_length
 
 
 class RecordingAttribute:
@@ -40,7 +34,7 @@ def expected(n_samples):
 
 def test_one_call_when_the_samples_fit_in_one_span():
     attribute = RecordingAttribute()
-    results = attribute_in_spans(attribute, 7, length=7, n_steps=5)
+    results = attribute_in_spans(attribute, 7, length=7)
     assert attribute.calls == [(0, 7)]
     for result, reference in zip(results, expected(7), strict=True):
         np.testing.assert_array_equal(result, reference)
@@ -49,35 +43,20 @@ def test_one_call_when_the_samples_fit_in_one_span():
 @pytest.mark.parametrize("n_samples, length", [(1, 1), (7, 3), (51, 2), (120, 50), (1000, 7)])
 def test_spans_fill_the_results_in_order(n_samples, length):
     attribute = RecordingAttribute()
-    counts = []
-    results = attribute_in_spans(attribute, n_samples, length, 5, on_progress=counts.append)
+    results = attribute_in_spans(attribute, n_samples, length)
 
     assert attribute.calls == sample_spans(n_samples, length)
     assert all(stop - first <= length for first, stop in attribute.calls)
-    # Each span's path points are reported once it is done, all of them in the end.
-    assert counts == [(stop - first) * 5 for first, stop in attribute.calls]
-    assert sum(counts) == n_samples * 5
     for result, reference in zip(results, expected(n_samples), strict=True):
         np.testing.assert_array_equal(result, reference)
     assert [r.dtype for r in results] == [np.float32, np.float64]
 
 
 def test_span_length_is_bounded_in_bytes():
-    assert span_length(10**6, row_bytes=1024, report_progress=False) == SPAN_BYTES // 1024
-    assert span_length(10, row_bytes=1024, report_progress=False) == SPAN_BYTES // 1024
+    assert span_length(row_bytes=1024) == SPAN_BYTES // 1024
+    assert span_length(row_bytes=4) == SPAN_BYTES // 4
     # A sample larger than the budget still gets a span of its own.
-    assert span_length(10, row_bytes=2 * SPAN_BYTES, report_progress=False) == 1
-
-
-@pytest.mark.parametrize("n_samples", [1, 3, 49, 50, 51, 120, 10**6])
-def test_span_length_for_progress_reports(n_samples):
-    length = span_length(n_samples, row_bytes=4, report_progress=True)
-    n_spans = len(sample_spans(n_samples, length))
-    if n_samples <= PROGRESS_UPDATES:
-        assert n_spans == n_samples
-    else:
-        assert PROGRESS_UPDATES // 2 <= n_spans <= PROGRESS_UPDATES
-    assert length <= SPAN_BYTES // 4
+    assert span_length(row_bytes=2 * SPAN_BYTES) == 1
 
 
 @pytest.mark.parametrize("n_samples, length", [(1, 1), (1, 50), (10, 3), (10, 10), (100, 7)])

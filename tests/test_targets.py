@@ -1,6 +1,7 @@
 """The target rule: which scalar of the model output is explained, for each sample."""
 
 import json
+import warnings
 from functools import partial
 
 import numpy as np
@@ -119,6 +120,28 @@ def test_binary_mixed_targets(binary, binary_data):
     ones = explainer.explain(binary_data, target=1).attributions[0]
     sign = np.where(targets == 1, 1.0, -1.0)[:, None]
     np.testing.assert_allclose(mixed, sign * ones, rtol=1e-5, atol=1e-7)
+
+
+def test_target_fn_on_a_single_output_warns(binary, binary_data):
+    """argmax over one column is always 0, so the README's target_fn explains 1 - p: alibi
+    warns about a target_fn on scalar predictions, and so must we."""
+    explainer = IntegratedGradients(binary, n_steps=10, target_fn=partial(np.argmax, axis=-1))
+    with pytest.warns(UserWarning, match=r"single output.*`target_fn` chose target 0 \(which"):
+        explanation = explainer.explain(binary_data)
+    if binary.output_shape == (None, 1):
+        np.testing.assert_array_equal(explanation.target, np.zeros(5))
+    explicit = IntegratedGradients(binary, n_steps=10).explain(
+        binary_data, target=explanation.target
+    )
+    np.testing.assert_allclose(explanation.attributions[0], explicit.attributions[0], rtol=1e-6)
+
+
+def test_no_warning_for_targets_or_vector_outputs(binary, binary_data, mlp, mlp_data):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        IntegratedGradients(binary, n_steps=2).explain(binary_data, target=1)
+        IntegratedGradients(binary, n_steps=2).explain(binary_data)  # regression
+        IntegratedGradients(mlp, n_steps=2, target_fn=partial(np.argmax, axis=1)).explain(mlp_data)
 
 
 def test_binary_deltas_fix_alibi_bug_1(binary_data):

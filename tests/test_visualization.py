@@ -74,6 +74,18 @@ def test_heatmaps_only_without_images():
     assert [ax.get_title() for ax in fig.axes[:2]] == ["a", "b"]
 
 
+@pytest.mark.parametrize("channels", [1, 3])
+def test_one_image_without_its_batch_axis_is_refused(channels):
+    """One (H, W, C) image was drawn as H grey images of W x C."""
+    one = seeded((16, 16, channels))
+    with pytest.raises(ValueError, match=r"looks like one image.*attributions\[np.newaxis\]"):
+        viz.plot_image_attributions(one)
+    with pytest.raises(ValueError, match=r"`images` of shape \(16, 16, 3\) looks like one image"):
+        viz.plot_image_attributions(seeded((1, 16, 16, 3)), np.ones((16, 16, 3)))
+    fig = viz.plot_image_attributions(one[np.newaxis], np.ones((1, 16, 16, channels)))
+    assert len(fig.axes) == 2 + 1
+
+
 def test_colour_scale_is_centred_and_shared():
     fig = viz.plot_image_attributions(seeded((4, 6, 6, 1)) + 0.7, np.ones((4, 6, 6, 1)))
     norms = [ax.images[0].norm for ax in heat_axes(fig)]

@@ -10,7 +10,7 @@ import numpy as np
 from alibi.api.interfaces import Explanation
 from matplotlib.colors import LinearSegmentedColormap
 
-from ig_plugin._params import _is_int, check_choice
+from ig_plugin._params import check_choice, is_int
 
 # Colour bar label of each sign mode.
 _SIGN_LABELS = {
@@ -38,7 +38,7 @@ ATTRIBUTION_CMAP = LinearSegmentedColormap.from_list(
 
 
 def _check_index(value: Any, size: int, name: str) -> int:
-    if not _is_int(value):
+    if not is_int(value):
         raise TypeError(f"`{name}` must be an int. Received: {name}={value!r}")
     if not 0 <= value < size:
         raise ValueError(

@@ -20,8 +20,8 @@ from ig_plugin.visualization._common import (
     _check_samples,
     _check_sign,
     _describe,
-    _is_int,
     _unpack,
+    is_int,
 )
 
 
@@ -70,6 +70,16 @@ def _check_images(images: Any, heat_shape: tuple[int, ...], name: str) -> np.nda
             f"{name} must have 1, 3 or 4 channels (channels last). Received shape {array.shape}."
         )
     return array
+
+
+def _refuse_one_image(array: np.ndarray, name: str) -> None:
+    """A 3-D array is read as N grey images; refuse one that is plainly one (H, W, C) image."""
+    if array.ndim == 3 and array.shape[-1] in (1, 3, 4) and min(array.shape[:2]) > 4:
+        raise ValueError(
+            f"`{name}` of shape {array.shape} looks like one image (H, W, C), but a 3-D array "
+            f"is read as N grey images (N, H, W). Pass one image with its batch axis: "
+            f"{name}[np.newaxis]."
+        )
 
 
 def _displayable(image: np.ndarray) -> np.ndarray:
@@ -145,8 +155,9 @@ def plot_image_attributions(
         ``attributions`` is not numeric, ``samples`` is not a sequence of ints, ``titles`` is
         not a sequence of strings, or ``clip_percentile`` is not a number.
     ValueError
-        Bad shapes, an unknown ``sign``, ``clip_percentile`` outside (0, 100], an index out of
-        range, or ``titles`` of the wrong length.
+        Bad shapes (one ``(H, W, C)`` image without its batch axis among them), an unknown
+        ``sign``, ``clip_percentile`` outside (0, 100], an index out of range, or ``titles`` of
+        the wrong length.
 
     Examples
     --------
@@ -162,6 +173,10 @@ def plot_image_attributions(
     >>> fig.savefig("attributions.png")  # doctest: +SKIP
     """
     values, X, target = _unpack(attributions, input_index, "attributions")
+    if not isinstance(attributions, Explanation):
+        _refuse_one_image(values, "attributions")
+        if images is not None:
+            _refuse_one_image(np.asarray(images), "images")
     if values.ndim not in (3, 4):
         raise ValueError(
             "`attributions` must have shape (N, H, W) or (N, H, W, C), channels last. "
@@ -181,7 +196,7 @@ def plot_image_attributions(
         "titles",
         "plotted sample",
     )
-    if not _is_int(ncols) or ncols < 1:
+    if not is_int(ncols) or ncols < 1:
         raise ValueError(f"`ncols` must be a positive int. Received: ncols={ncols!r}")
     if not isinstance(panel_size, numbers.Real) or not 0 < float(panel_size) < np.inf:
         raise ValueError(f"`panel_size` must be a positive number. Received: {panel_size!r}")

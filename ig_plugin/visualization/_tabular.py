@@ -15,8 +15,8 @@ from ig_plugin.visualization._common import (
     _ZERO_GREY,
     _check_names,
     _hex,
-    _is_int,
     _one_sample,
+    is_int,
 )
 
 
@@ -88,7 +88,7 @@ def plot_feature_attributions(
         if feature_names is None
         else _check_names(feature_names, len(values), "feature_names", "feature")
     )
-    if top_k is not None and (not _is_int(top_k) or top_k < 1):
+    if top_k is not None and (not is_int(top_k) or top_k < 1):
         raise ValueError(f"`top_k` must be None or a positive int. Received: top_k={top_k!r}")
     count = len(values) if top_k is None else min(int(top_k), len(values))
     order = np.argsort(-np.abs(values), kind="stable")[:count]
