@@ -169,8 +169,22 @@ class BatchExplainer:
             return np.asarray(batch[names])
         return np.stack([np.asarray(batch[name]) for name in names], axis=1)
 
+    def _model_rows(self, rows: np.ndarray) -> np.ndarray:
+        """``rows`` as ``explain`` will see them, after the core's checks against the model's
+        declared input (its count, shape and dtype; integer ids need a layer)."""
+        from ig_plugin._inputs import normalise_inputs
+        from ig_plugin._keras import declared_inputs
+
+        declared = declared_inputs(self.model)
+        if declared is not None and len(declared) != 1:
+            raise ValueError(
+                f"The model has {len(declared)} inputs; batch explanations support models with "
+                "one input."
+            )
+        return normalise_inputs(rows, declared, self.explainer.layer is not None).arrays[0]
+
     def _output_shape(self, first_row: np.ndarray) -> tuple[int, ...]:
-        outputs = self.model(first_row, training=False)
+        outputs = self.model(self._model_rows(first_row), training=False)
         if isinstance(outputs, (list, tuple, dict)):
             raise ValueError(
                 f"The model has {len(outputs)} output tensors; batch explanations support models "
@@ -200,32 +214,14 @@ class BatchExplainer:
         Raises
         ------
         TypeError
-            The rows cannot be explained as they are (integers without a layer to attribute to).
+            The rows cannot be explained as they are (e.g. integer ids without a layer).
         ValueError
             The model has several inputs or outputs, a row's shape is not what the model
             declares, or the targets do not fit the model's output.
         """
-        from ig_plugin._inputs import normalise_inputs
         from ig_plugin._targets import normalise_target, target_rule
 
-        # The core's own checks of X (dtype: integer ids need a layer), on the first row.
-        normalise_inputs(first_rows, allow_integer=self.explainer.layer is not None)
-        declared = getattr(self.model, "inputs", None)
-        if declared and len(declared) != 1:
-            raise ValueError(
-                f"The model has {len(declared)} inputs; batch explanations support models with "
-                "one input."
-            )
-        if declared:
-            expected = tuple(declared[0].shape[1:])
-            received = first_rows.shape[1:]
-            if len(expected) != len(received) or any(
-                e is not None and e != r for e, r in zip(expected, received, strict=True)
-            ):
-                raise ValueError(
-                    f"Each row must have the shape the model takes, {expected} (None: any). "
-                    f"Received: rows of shape {received}."
-                )
+        self._model_rows(first_rows)
         output_shape = self._output_shape(first_rows)
         if targets is not None:
             target_rule(normalise_target(targets, len(targets)), output_shape)
