@@ -78,6 +78,18 @@ def test_regression_output_has_no_target(tmp_path):
         np.testing.assert_allclose(written["attributions"], X * weights[:, 0], rtol=1e-5)
 
 
+def test_integer_rows_are_explained_as_the_core_explains_them(case, tmp_path):
+    X = np.round(case.X * 3).astype(np.int64)
+    np.save(tmp_path / "ints.npy", X)
+    output = tmp_path / "out.npz"
+    argv = ["explain", str(case.model_path), str(tmp_path / "ints.npy"), "-o", str(output)]
+    assert main([*argv, "--batch-size", str(BATCH_SIZE), "--no-progress"]) == 0
+    reference = IntegratedGradients(case.model, target_fn=partial(np.argmax, axis=1)).explain(X)
+    with np.load(output) as written:
+        np.testing.assert_allclose(written["attributions"], reference.attributions[0], atol=1e-6)
+        np.testing.assert_array_equal(written["target"], reference.target)
+
+
 def test_parquet_columns_are_features(case, tmp_path):
     pa = pytest.importorskip("pyarrow")
     pq = pytest.importorskip("pyarrow.parquet")
