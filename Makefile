@@ -4,8 +4,9 @@ VENV ?= .venv
 STACKS ?= .stacks
 # The TensorFlow that `make install` puts in VENV: CPU wheels (274 MB, not the 572 MB GPU one).
 TF_REQUIREMENT ?= tensorflow-cpu>=2.14
-# The extras `make install` adds: the dev tools, and Ray Data (ig_plugin[ray]) so that `make test`
-# runs the Ray tests too. The two extra Keras stacks leave Ray out; its tests skip there.
+# The extras of ig_plugin that `make install` puts in VENV: the dev tools, and Ray Data
+# (ig_plugin[ray]) so that `make test` runs the Ray tests too. The two extra Keras stacks leave
+# Ray out; its tests skip there.
 EXTRAS ?= dev,ray
 PYTHON := $(VENV)/bin/python
 export TF_CPP_MIN_LOG_LEVEL ?= 2
@@ -58,12 +59,15 @@ benchmark-smoke: install
 # The two other Keras stacks ig_plugin supports; `make test` covers TensorFlow 2.21 + Keras 3.
 test-stacks: test-tf-keras test-tf2.14
 
-# TensorFlow 2.21 with legacy Keras 2 (tf_keras), as Hugging Face TF models need. tf-keras
-# depends on the 572 MB `tensorflow` wheel; --no-deps keeps the CPU one already installed.
+# TensorFlow 2.21 with legacy Keras 2 (tf_keras), as Hugging Face TF models need, and alibi 0.9.4,
+# the last Apache-2.0 release (the other stacks have the newest alibi). tf-keras depends on the
+# 572 MB `tensorflow` wheel; --no-deps keeps the CPU one already installed.
 test-tf-keras:
-	$(MAKE) install VENV=$(STACKS)/tf-keras TF_REQUIREMENT="tensorflow-cpu==2.21.*" EXTRAS=dev
+	$(MAKE) install VENV=$(STACKS)/tf-keras TF_REQUIREMENT="tensorflow-cpu==2.21.*" \
+		EXTRAS=dev,alibi-apache
 	$(STACKS)/tf-keras/bin/python -m pip install -q --no-deps "tf-keras==2.21.*"
-	TF_USE_LEGACY_KERAS=1 IG_PLUGIN_EXPECT_KERAS="tf_keras 2.21" $(STACKS)/tf-keras/bin/python -m pytest
+	TF_USE_LEGACY_KERAS=1 IG_PLUGIN_EXPECT_KERAS="tf_keras 2.21" IG_PLUGIN_EXPECT_ALIBI=0.9.4 \
+		$(STACKS)/tf-keras/bin/python -m pytest
 
 # TensorFlow 2.14.1 with Keras 2.14: the newest stack alibi's own tensorflow extra allows.
 test-tf2.14:

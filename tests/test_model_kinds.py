@@ -6,6 +6,7 @@ layer attributions must match the reference's, and completeness must hold.
 
 import os
 
+import alibi
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -198,3 +199,11 @@ def test_the_stack_under_test_is_the_one_ci_announced():
     if expected is None:
         pytest.skip("IG_PLUGIN_EXPECT_KERAS is not set")
     assert f"{keras.__name__} {keras.__version__}".startswith(expected)
+
+
+def test_the_alibi_under_test_is_the_one_ci_announced():
+    """CI sets IG_PLUGIN_EXPECT_ALIBI on the stack that proves alibi 0.9.4 (Apache-2.0)."""
+    expected = os.environ.get("IG_PLUGIN_EXPECT_ALIBI")
+    if expected is None:
+        pytest.skip("IG_PLUGIN_EXPECT_ALIBI is not set")
+    assert alibi.__version__ == expected
