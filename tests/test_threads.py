@@ -11,7 +11,7 @@ import threading
 import numpy as np
 import pytest
 from compat import keras
-from models import seeded_floats, set_seeded_weights
+from models import seeded_floats, set_seeded_weights, subclassed_mlp
 
 from ig_plugin import IntegratedGradients
 
@@ -24,16 +24,6 @@ def chain_model():
     h = keras.layers.Dense(4, activation="tanh")(h)
     outputs = keras.layers.Dense(3, activation="softmax")(h)
     return set_seeded_weights(keras.Model(inputs, outputs), seed=4)
-
-
-class Subclassed(keras.Model):
-    def __init__(self):
-        super().__init__()
-        self.hidden = keras.layers.Dense(5, activation="tanh")
-        self.out = keras.layers.Dense(3, activation="softmax")
-
-    def call(self, x):
-        return self.out(self.hidden(x))
 
 
 def run_together(tasks):
@@ -115,10 +105,7 @@ def test_explain_while_another_thread_calls_the_model(kind):
     if kind == "functional":
         model, layer_fn = chain_model(), (lambda m: m.layers[2])
     else:
-        model = Subclassed()
-        model(np.zeros((1, 6), dtype="float32"))
-        set_seeded_weights(model, seed=5)
-        layer_fn = lambda m: m.hidden  # noqa: E731
+        model, layer_fn = subclassed_mlp(6, 5, 3, seed=5), (lambda m: m.hidden)
     X = seeded_floats((9, 6), seed=3)
     served = seeded_floats((5, 6), seed=4)
     expected_outputs = np.asarray(model(served))
@@ -149,38 +136,27 @@ def test_explain_while_another_thread_calls_the_model(kind):
     np.testing.assert_allclose(np.asarray(model(served)), expected_outputs, rtol=1e-6)
 
 
-def test_one_explainer_shared_by_threads():
-    """A server's case: one explainer, requests of different sizes at once."""
+@pytest.mark.parametrize("layer_index", [None, 1], ids=["inputs", "layer"])
+def test_one_explainer_shared_by_threads(layer_index):
+    """A server's case: one explainer, requests of different sizes at once. Each round uses a
+    fresh explainer, so that the first calls trace concurrently."""
     model = chain_model()
-    explainer = IntegratedGradients(model, layer=model.layers[1], internal_batch_size=17)
+
+    def make():
+        layer = None if layer_index is None else model.layers[layer_index]
+        return IntegratedGradients(model, layer=layer, internal_batch_size=17)
+
     batches = [seeded_floats((n, 6), seed=n) for n in (1, 4, 9, 16)]
-    expected = [explainer.explain(X, target=1).attributions[0] for X in batches]
-    fresh = IntegratedGradients(model, layer=model.layers[1], internal_batch_size=17)
-    results: dict = {}
+    reference = make()
+    expected = [reference.explain(X, target=1).attributions[0] for X in batches]
+    for _ in range(ROUNDS // 2):
+        shared = make()
+        results: dict = {}
 
-    def explain(i):
-        results[i] = fresh.explain(batches[i], target=1).attributions[0]
+        def explain(i, explainer=shared, results=results):
+            results[i] = explainer.explain(batches[i], target=1).attributions[0]
 
-    for _ in range(ROUNDS):
-        results.clear()
         run_together([lambda i=i: explain(i) for i in range(len(batches))])
         for i, attributions in results.items():
             np.testing.assert_allclose(attributions, expected[i], rtol=1e-5, atol=1e-7)
     nothing_left_on(model)
-
-
-def test_input_attributions_shared_by_threads():
-    model = chain_model()
-    explainer = IntegratedGradients(model, internal_batch_size=30)
-    batches = [seeded_floats((n, 6), seed=10 + n) for n in (2, 5, 11)]
-    expected = [explainer.explain(X, target=0).attributions[0] for X in batches]
-    results: dict = {}
-
-    def explain(i):
-        results[i] = explainer.explain(batches[i], target=0).attributions[0]
-
-    for _ in range(ROUNDS):
-        results.clear()
-        run_together([lambda i=i: explain(i) for i in range(len(batches))])
-        for i, attributions in results.items():
-            np.testing.assert_allclose(attributions, expected[i], rtol=1e-5, atol=1e-7)
