@@ -4,8 +4,10 @@ VENV ?= .venv
 STACKS ?= .stacks
 # The TensorFlow that `make install` puts in VENV: CPU wheels (274 MB, not the 572 MB GPU one).
 TF_REQUIREMENT ?= tensorflow-cpu>=2.14
-# The extras of ig_plugin that `make install` puts in VENV.
-EXTRAS ?= dev
+# The extras of ig_plugin that `make install` puts in VENV: the dev tools, and Ray Data
+# (ig_plugin[ray]) so that `make test` runs the Ray tests too. The two extra Keras stacks leave
+# Ray out; its tests skip there.
+EXTRAS ?= dev,ray
 PYTHON := $(VENV)/bin/python
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
@@ -15,7 +17,7 @@ $(PYTHON):
 	python3 -m venv $(VENV)
 	$(PYTHON) -m pip install -q --upgrade pip
 
-# Installs ig_plugin (editable) with TensorFlow and the dev tools; quick when already there.
+# Installs ig_plugin (editable) with TensorFlow and EXTRAS; quick when already there.
 install: $(PYTHON)
 	$(PYTHON) -m pip install -q -e ".[$(EXTRAS)]" "$(TF_REQUIREMENT)"
 
@@ -69,7 +71,7 @@ test-tf-keras:
 
 # TensorFlow 2.14.1 with Keras 2.14: the newest stack alibi's own tensorflow extra allows.
 test-tf2.14:
-	$(MAKE) install VENV=$(STACKS)/tf2.14 TF_REQUIREMENT="tensorflow-cpu==2.14.1"
+	$(MAKE) install VENV=$(STACKS)/tf2.14 TF_REQUIREMENT="tensorflow-cpu==2.14.1" EXTRAS=dev
 	IG_PLUGIN_EXPECT_KERAS="keras 2.14" $(STACKS)/tf2.14/bin/python -m pytest
 
 clean:

@@ -1,0 +1,5 @@
+"""``python -m ig_plugin``: the ``ig-plugin`` command."""
+
+from ig_plugin.cli import main
+
+raise SystemExit(main())

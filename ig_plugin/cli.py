@@ -1,0 +1,218 @@
+"""The ``ig-plugin`` command: explain a whole dataset file, on this machine or on Ray.
+
+    ig-plugin explain MODEL DATA --output OUT [--explainer FOLDER]
+                      [--target INT | --target-file T.npy] [--n-steps N] [--method M]
+                      [--internal-batch-size P] [--batch-size B]
+                      [--ray] [--ray-address ADDR] [--actors K] [--cpus-per-actor C]
+                      [--no-progress]
+
+Exit codes: 0 done; 2 bad arguments or files (one line on stderr; OUT is left untouched); 1 an
+unexpected failure. OUT is written whole or not at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import NoReturn
+
+import numpy as np
+from tqdm import tqdm
+
+from ig_plugin import _batch_files
+from ig_plugin._batch_rows import FEATURES, ROW_ID, TARGETS, Collector, batches
+from ig_plugin._batch_worker import BatchExplainer, Columns, ExplainerSettings
+from ig_plugin._quadrature import MIN_STEPS
+
+PROGRAM = "ig-plugin"
+#: Exit code for bad arguments or files, as argparse uses for bad usage.
+BAD_INPUT = 2
+#: What the command line turns into exit code 2: the errors the user can fix.
+USER_ERRORS = (ValueError, TypeError, FileNotFoundError, IsADirectoryError, PermissionError)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line, like every other bad-input message of this command (argparse adds the usage).
+        self.exit(BAD_INPUT, f"{PROGRAM}: error: {message} (see {self.prog} --help)\n")
+
+
+def _int_at_least(least: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an int, received {text!r}") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"expected an int >= {least}, received {text!r}")
+        return value
+
+    return parse
+
+
+_positive_int, _non_negative_int = _int_at_least(1), _int_at_least(0)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROGRAM, description="Integrated Gradients for Keras models.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    explain = commands.add_parser(
+        "explain",
+        help="explain every row of a dataset file",
+        description="Explain every row of DATA with Integrated Gradients and write the "
+        "attributions, deltas, predictions and targets to OUT (a .npz), in DATA's row order.",
+    )
+    explain.add_argument("model", metavar="MODEL", type=Path, help="a Keras model (.keras, .h5)")
+    explain.add_argument(
+        "data",
+        metavar="DATA",
+        type=Path,
+        help="a .npy file (rows are samples) or a .parquet file (columns are features)",
+    )
+    explain.add_argument("--output", "-o", required=True, type=Path, metavar="OUT", help=".npz")
+    explain.add_argument(
+        "--explainer", type=Path, metavar="FOLDER", help="a folder from IntegratedGradients.save"
+    )
+    targets = explain.add_mutually_exclusive_group()
+    targets.add_argument("--target", type=_non_negative_int, help="one target for every row")
+    targets.add_argument(
+        "--target-file", type=Path, metavar="T.npy", help="targets: (N,) ints, or (N, k) indices"
+    )
+    explain.add_argument("--n-steps", type=_positive_int, help="points per path (default 50)")
+    explain.add_argument("--method", choices=sorted(MIN_STEPS), help="default gausslegendre")
+    explain.add_argument(
+        "--internal-batch-size",
+        type=_positive_int,
+        metavar="P",
+        help="most path points per gradient batch (default 100)",
+    )
+    explain.add_argument(
+        "--batch-size", type=_positive_int, default=256, metavar="B", help="rows per batch (256)"
+    )
+    explain.add_argument("--ray", action="store_true", help="run on Ray Data")
+    explain.add_argument(
+        "--ray-address", metavar="ADDR", help="a Ray cluster (default: start a local one)"
+    )
+    explain.add_argument("--actors", type=_positive_int, metavar="K", help="Ray actors (2)")
+    explain.add_argument(
+        "--cpus-per-actor",
+        type=_positive_int,
+        metavar="C",
+        help="CPUs per actor (local Ray: an equal share of this machine's; a cluster: 1)",
+    )
+    explain.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def _check_ray_options(args: argparse.Namespace) -> None:
+    given = [
+        option
+        for option, value in (
+            ("--ray-address", args.ray_address),
+            ("--actors", args.actors),
+            ("--cpus-per-actor", args.cpus_per_actor),
+        )
+        if value is not None
+    ]
+    if given and not args.ray:
+        raise ValueError(f"{', '.join(given)} need --ray.")
+
+
+def _read_inputs(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray | None]:
+    """Every file check that needs no TensorFlow: DATA, the targets, MODEL, FOLDER, OUT."""
+    _batch_files.check_output_file(args.output)
+    _batch_files.check_input_file(args.model, "MODEL", (".keras", ".h5"))
+    if args.explainer is not None and not args.explainer.is_dir():
+        raise FileNotFoundError(f"--explainer {str(args.explainer)!r} is not a folder.")
+    data = _batch_files.read_data(args.data)
+    if args.target_file is not None:
+        return data, _batch_files.read_targets(args.target_file, len(data))
+    if args.target is not None:
+        return data, np.full(len(data), args.target, dtype=np.int64)
+    return data, None
+
+
+def _explain_here(
+    worker: BatchExplainer, data: np.ndarray, targets: np.ndarray | None, args: argparse.Namespace
+) -> Collector:
+    collector = Collector(len(data))
+    with tqdm(total=len(data), unit="row", desc="explain", disable=args.no_progress) as bar:
+        for batch in batches(data, targets, args.batch_size):
+            bar.update(collector.add(worker(batch)))
+    return collector
+
+
+def _explain_on_ray(
+    data: np.ndarray,
+    targets: np.ndarray | None,
+    args: argparse.Namespace,
+    settings: ExplainerSettings,
+) -> Collector:
+    from ig_plugin._batch_ray import dataset_from_batches, local_cpus, ray_session
+    from ig_plugin.distributed import explain_dataset
+
+    actors = args.actors or 2
+    cpus = args.cpus_per_actor
+    if cpus is None:
+        cpus = max(1, local_cpus(actors) // actors) if not args.ray_address else 1
+    collector = Collector(len(data))
+    with ray_session(args.ray_address, local_cpus(actors)):
+        rows = dataset_from_batches(batches(data, targets, args.batch_size))
+        explained = explain_dataset(
+            rows,
+            args.model,
+            args.explainer,
+            feature_column=FEATURES,
+            target_column=None if targets is None else TARGETS,
+            id_column=ROW_ID,
+            actors=actors,
+            batch_size=args.batch_size,
+            cpus_per_actor=cpus,
+            **settings.given(),
+        )
+        with tqdm(total=len(data), unit="row", desc="explain", disable=args.no_progress) as bar:
+            for batch in explained.iter_batches(batch_format="numpy", batch_size=None):
+                bar.update(collector.add(batch))
+    return collector
+
+
+def explain(args: argparse.Namespace) -> None:
+    """Run ``ig-plugin explain``; user errors are raised as :data:`USER_ERRORS`."""
+    _check_ray_options(args)
+    settings = ExplainerSettings(args.n_steps, args.method, args.internal_batch_size)
+    if args.explainer is not None and settings.given():
+        options = [f"--{name.replace('_', '-')}" for name in settings.given()]
+        raise ValueError(f"{', '.join(options)} apply without --explainer only.")
+    settings.check()
+    if args.ray:
+        from ig_plugin._batch_ray import import_ray
+
+        import_ray()
+    data, targets = _read_inputs(args)
+    columns = Columns(FEATURES, None if targets is None else TARGETS, ROW_ID)
+    # Loaded here with --ray too: a model that does not fit the data fails before Ray starts.
+    worker = BatchExplainer(args.model, args.explainer, settings, columns)
+    worker.check(np.asarray(data[:1]), targets)
+    if args.ray:
+        collector = _explain_on_ray(data, targets, args, settings)
+    else:
+        collector = _explain_here(worker, data, targets, args)
+    _batch_files.write_npz_atomically(args.output, collector.arrays())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``ig-plugin`` and ``python -m ig_plugin``; returns the exit code."""
+    # TensorFlow's C++ log lines off in the processes started from here (Ray's actors); this
+    # process imported TensorFlow with the package already.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    args = build_parser().parse_args(argv)
+    try:
+        explain(args)
+    except USER_ERRORS as error:
+        message = " ".join(str(error).split())  # one line, whatever the message held
+        print(f"{PROGRAM}: error: {message}", file=sys.stderr)
+        return BAD_INPUT
+    return 0

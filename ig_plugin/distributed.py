@@ -1,0 +1,188 @@
+"""Integrated Gradients over a Ray Data dataset: a pool of actors that each load the model once.
+
+Needs the ``ray`` extra: ``pip install "ig_plugin[ray]"``. Ray is imported when
+:func:`explain_dataset` is called, so ``import ig_plugin`` never imports it.
+"""
+
+from __future__ import annotations
+
+import numbers
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from ig_plugin._batch_worker import BatchExplainer, Columns, ExplainerSettings
+
+if TYPE_CHECKING:
+    import ray.data
+
+__all__ = ["explain_dataset"]
+
+
+def _check_count(name: str, value: object, least: float, integer: bool = True) -> None:
+    kind = numbers.Integral if integer else numbers.Real
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise TypeError(
+            f"`{name}` must be {'an int' if integer else 'a number'}. Received: {name}={value!r}"
+        )
+    if value < least:
+        raise ValueError(
+            f"Received an invalid value for `{name}`, expected a number >= {least}. "
+            f"Received: {name}={value!r}"
+        )
+
+
+def _columns(
+    feature_column: str | Sequence[str], target_column: str | None, id_column: str
+) -> Columns:
+    if isinstance(feature_column, str):
+        features: str | tuple[str, ...] = feature_column
+    elif (
+        isinstance(feature_column, Sequence)
+        and feature_column
+        and all(isinstance(name, str) for name in feature_column)
+    ):
+        features = tuple(feature_column)
+    else:
+        raise TypeError(
+            "`feature_column` must be a column name or a non-empty list of column names. "
+            f"Received: {feature_column!r}"
+        )
+    for name, value in (("target_column", target_column), ("id_column", id_column)):
+        if not (isinstance(value, str) or (value is None and name == "target_column")):
+            raise TypeError(f"`{name}` must be a column name. Received: {value!r}")
+    return Columns(features=features, target=target_column, row_id=id_column)
+
+
+def _check_schema(dataset: ray.data.Dataset, columns: Columns) -> None:
+    # Only a schema Ray already knows: asking for one may run the whole upstream pipeline.
+    schema = dataset.schema(fetch_if_missing=False)
+    if schema is None:
+        return
+    missing = [name for name in columns.required() if name not in schema.names]
+    if missing:
+        raise ValueError(
+            f"The dataset has no column {missing[0]!r}. Its columns: {list(schema.names)}."
+        )
+
+
+def explain_dataset(
+    dataset: ray.data.Dataset,
+    model_uri: str | os.PathLike,
+    explainer_uri: str | os.PathLike | None = None,
+    *,
+    feature_column: str | Sequence[str] = "features",
+    target_column: str | None = None,
+    id_column: str = "row_id",
+    actors: int = 2,
+    batch_size: int = 256,
+    cpus_per_actor: float = 1,
+    gpus_per_actor: float = 0,
+    n_steps: int | None = None,
+    method: str | None = None,
+    internal_batch_size: int | None = None,
+) -> ray.data.Dataset:
+    """Explain every row of a Ray dataset with Integrated Gradients, on a pool of Ray actors.
+
+    Each actor loads the model (and the saved explainer) once, then explains batch after batch
+    with :meth:`ig_plugin.IntegratedGradients.explain`. The result is lazy, like every Ray
+    dataset: it runs when consumed (``write_parquet``, ``iter_batches``, ``materialize``).
+
+    Parameters
+    ----------
+    dataset
+        The rows to explain.
+    model_uri
+        A Keras model file (.keras or .h5) that every Ray worker can read (a shared file system,
+        or a file shipped with the job's ``runtime_env``).
+    explainer_uri
+        A folder written by :meth:`ig_plugin.IntegratedGradients.save`, readable by every worker;
+        None for a new explainer (see ``n_steps``, ``method``, ``internal_batch_size``).
+    feature_column
+        The column holding each row's model input (a tensor column), or a list of scalar
+        columns stacked in that order into one feature vector per row.
+    target_column
+        A column of targets: an int per row, or for outputs of rank > 2 a row of indices. None:
+        the saved explainer's ``target_fn`` if it has one, else the predicted class (argmax) for
+        outputs wider than 1, else the output itself (regression).
+    id_column
+        A column that identifies each row (ints, strings...), copied to the result: Ray does not
+        keep the order of rows, so join or sort on it.
+    actors
+        Actors in the pool, each holding one copy of the model.
+    batch_size
+        Rows per ``explain`` call. An actor holds about two batches of inputs and attributions
+        at a time, plus the explainer's working memory (see ``internal_batch_size``).
+    cpus_per_actor
+        CPUs Ray reserves for each actor; TensorFlow in the actor gets as many intra-op threads,
+        so actors sharing a machine do not oversubscribe its cores.
+    gpus_per_actor
+        GPUs Ray reserves for each actor: 1 gives each actor its own GPU (then ``actors`` is at
+        most the number of GPUs in the cluster).
+    n_steps, method, internal_batch_size
+        Arguments of a new :class:`~ig_plugin.IntegratedGradients` (its defaults if None); not
+        allowed with ``explainer_uri``, which brings its own.
+
+    Returns
+    -------
+    ray.data.Dataset
+        One row per input row, with the columns ``id_column``, ``attributions`` (the row's
+        attributions, shaped like its features), ``delta`` (the completeness gap),
+        ``prediction`` (the model's output) and, when a target was explained, ``target``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        An argument is of the wrong type or out of range, explainer settings are given with a
+        saved explainer, or a column is missing from a dataset whose schema is known.
+
+    Examples
+    --------
+    >>> import ray  # doctest: +SKIP
+    >>> from ig_plugin.distributed import explain_dataset
+    >>> rows = ray.data.read_parquet("s3://bucket/day/")  # doctest: +SKIP
+    >>> explained = explain_dataset(rows, "/shared/model.keras", feature_column=["a", "b", "c"],
+    ...                             id_column="request_id", actors=4)  # doctest: +SKIP
+    >>> explained.write_parquet("s3://bucket/explanations/day/")  # doctest: +SKIP
+    """
+    import ray.data
+
+    if not isinstance(dataset, ray.data.Dataset):
+        raise TypeError(f"`dataset` must be a ray.data.Dataset. Received: {type(dataset).__name__}")
+    if not isinstance(model_uri, (str, os.PathLike)):
+        raise TypeError(f"`model_uri` must be a path. Received: {type(model_uri).__name__}")
+    if explainer_uri is not None and not isinstance(explainer_uri, (str, os.PathLike)):
+        raise TypeError(
+            f"`explainer_uri` must be None or a path. Received: {type(explainer_uri).__name__}"
+        )
+    _check_count("actors", actors, 1)
+    _check_count("batch_size", batch_size, 1)
+    _check_count("cpus_per_actor", cpus_per_actor, 1, integer=False)
+    _check_count("gpus_per_actor", gpus_per_actor, 0, integer=False)
+    settings = ExplainerSettings(n_steps, method, internal_batch_size)
+    if explainer_uri is not None and settings.given():
+        raise ValueError(
+            f"{sorted(settings.given())} apply to a new explainer only: the saved explainer "
+            f"{os.fspath(explainer_uri)!r} brings its own."
+        )
+    settings.check()
+    columns = _columns(feature_column, target_column, id_column)
+    _check_schema(dataset, columns)
+    return dataset.map_batches(
+        BatchExplainer,
+        fn_constructor_kwargs={
+            "model_uri": os.fspath(model_uri),
+            "explainer_uri": None if explainer_uri is None else os.fspath(explainer_uri),
+            "settings": settings,
+            "columns": columns,
+            "intra_op_threads": max(1, int(cpus_per_actor)),
+        },
+        batch_size=batch_size,
+        batch_format="numpy",
+        compute=ray.data.ActorPoolStrategy(size=actors),
+        num_cpus=cpus_per_actor,
+        num_gpus=gpus_per_actor,
+        # No max_restarts / max_task_retries: Ray Data's actor pools already restart an actor
+        # that dies and retry the batch it held, without limit (and Ray 2.60 deprecates passing
+        # them through map_batches).
+    )
