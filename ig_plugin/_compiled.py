@@ -26,7 +26,7 @@ from ig_plugin._inputs import Inputs, Layout
 from ig_plugin._layer_hooks import recording, substituting
 from ig_plugin._outputs import OutputPick, select_output
 from ig_plugin._spans import AttributeFn
-from ig_plugin._targets import TargetKind, TargetRule, has_many_targets, select_scalar
+from ig_plugin._targets import TargetKind, TargetRule, select_scalar
 
 
 class ModelCall(NamedTuple):
@@ -272,6 +272,7 @@ class CompiledModel:
         chunk_size: tf.Tensor,
         call: ModelCall,
         kind: TargetKind,
+        many: bool,
         progress: tf.Tensor | None,
     ) -> list[tf.Tensor]:
         """The attributions of the samples of ``span``, in one graph loop
@@ -293,10 +294,11 @@ class CompiledModel:
                 with substituting(self.layer, call.to_inputs, structure, points):
                     outputs = self._call(rows, call, kwargs)
             target_rows = None if span.target is None else tf.gather(span.target, sample_ids)
-            return select_scalar(kind, select_output(outputs, self.model, call.pick), target_rows)
+            selected = select_output(outputs, self.model, call.pick)
+            return select_scalar(kind, selected, target_rows, many)
 
         n_targets = None
-        if span.target is not None and has_many_targets(kind, span.target.shape.rank):
+        if many and span.target is not None:
             n_targets = tf.shape(span.target, out_type=tf.int64)[1]
         return integrate(span.starts, span.ends, plan, chunk_size, scalars_at, n_targets, progress)
 
@@ -337,7 +339,9 @@ class CompiledModel:
                 target=None if rule.target is None else tf.convert_to_tensor(rule.target[rows]),
             )
             tensors = tf.nest.map_structure(tf.convert_to_tensor, span_plan)
-            attributions = self._gradients(span, tensors, chunk, call, rule.kind, progress)
+            attributions = self._gradients(
+                span, tensors, chunk, call, rule.kind, rule.many, progress
+            )
             return [a.numpy() for a in attributions]
 
         return attribute

@@ -51,9 +51,22 @@ def check_method(method: Any) -> str:
     return check_choice("method", method, sorted(MIN_STEPS))
 
 
-def check_n_steps(n_steps: Any, method: str) -> int:
+#: ``n_steps="auto"``: each sample refined until its error estimate meets ``tolerance``.
+AUTO = "auto"
+DEFAULT_TOLERANCE, DEFAULT_MAX_STEPS = 1e-3, 1024
+
+
+def check_n_steps(n_steps: Any, method: str) -> int | str:
+    if n_steps == AUTO and isinstance(n_steps, str):
+        if method != "gausslegendre":
+            raise ValueError(
+                "`method` has no effect with n_steps='auto', which refines nested trapezoid "
+                "rules with Richardson extrapolation (Romberg): leave method at its default. "
+                f"Received: method={method!r}"
+            )
+        return AUTO
     if not is_int(n_steps):
-        raise TypeError(f"`n_steps` must be an int. Received: n_steps={n_steps!r}")
+        raise TypeError(f"`n_steps` must be an int or 'auto'. Received: n_steps={n_steps!r}")
     fewest = MIN_STEPS[method]
     if n_steps < fewest:
         raise ValueError(
@@ -96,3 +109,35 @@ def describe_callable(fn: Callable | None) -> str | None:
     module = getattr(fn, "__module__", None)
     name = getattr(fn, "__qualname__", None) or type(fn).__qualname__
     return f"{module}.{name}" if module else name
+
+
+def check_auto_settings(
+    n_steps: int | str, tolerance: Any, max_steps: Any
+) -> tuple[float | None, int | None]:
+    """``tolerance`` and ``max_steps``, which only ``n_steps="auto"`` takes, with its defaults;
+    ``(None, None)`` for an int ``n_steps``."""
+    if n_steps != AUTO:
+        for name, value in (("tolerance", tolerance), ("max_steps", max_steps)):
+            if value is not None:
+                raise ValueError(
+                    f"`{name}` applies only with n_steps='auto'. Received: {name}={value!r} "
+                    f"with n_steps={n_steps!r}."
+                )
+        return None, None
+    tolerance = DEFAULT_TOLERANCE if tolerance is None else tolerance
+    if not isinstance(tolerance, numbers.Real) or isinstance(tolerance, (bool, np.bool_)):
+        raise TypeError(f"`tolerance` must be a number. Received: {describe(tolerance)}.")
+    if not 0 < float(tolerance) < np.inf:
+        raise ValueError(
+            f"Received an invalid value for `tolerance`, expected a positive number. "
+            f"Received: tolerance={tolerance!r}"
+        )
+    max_steps = DEFAULT_MAX_STEPS if max_steps is None else max_steps
+    if not is_int(max_steps):
+        raise TypeError(f"`max_steps` must be an int. Received: {describe(max_steps)}.")
+    if max_steps < 3:
+        raise ValueError(
+            "Received an invalid value for `max_steps`, expected an int >= 3 (the first "
+            f"refinement takes 3 gradients per sample). Received: max_steps={max_steps!r}"
+        )
+    return float(tolerance), int(max_steps)

@@ -6,28 +6,22 @@ import copy
 import dataclasses
 import os
 import threading
-import warnings
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import tensorflow as tf
 from alibi.api.interfaces import Explainer, Explanation
-from tqdm.auto import tqdm
 
 from ig_plugin import _params, _saving
-from ig_plugin._baselines import normalise_baselines
-from ig_plugin._compiled import CompiledModel, ModelCall, PathEnds
-from ig_plugin._forward_kwargs import split_forward_kwargs
+from ig_plugin._compiled import CompiledModel, PathEnds
+from ig_plugin._completeness import attribution_sums, output_changes, warn_if_not_differentiable
 from ig_plugin._gradient_loop import SharedSteps
-from ig_plugin._inputs import ArrayOrList, normalise_inputs
-from ig_plugin._keras import declared_inputs
+from ig_plugin._inputs import ArrayOrList
+from ig_plugin._integration import Paths, integrate_fixed, integrate_refined
 from ig_plugin._layers import LayerState, choose_layer, find_layer_again
-from ig_plugin._outputs import check_pick
-from ig_plugin._progress import reporting
 from ig_plugin._quadrature import quadrature
-from ig_plugin._spans import attribute_in_spans, span_length
-from ig_plugin._targets import TargetKind, TargetRule, normalise_target, target_rule
+from ig_plugin._request import prepare_request
+from ig_plugin._targets import choose_rule
 from ig_plugin._version import __version__
 
 _COMPILE_LOCK = threading.Lock()
@@ -71,10 +65,21 @@ class IntegratedGradients(Explainer):
         accurate for smooth models), ``"riemann_left"``, ``"riemann_right"``,
         ``"riemann_middle"`` or ``"riemann_trapezoid"`` (weights summing to 1, unlike alibi's).
     n_steps
-        Number of points on each path (at least 2 for ``"riemann_trapezoid"``).
+        Number of points on each path (at least 2 for ``"riemann_trapezoid"``), or ``"auto"``:
+        each sample's path is refined on its own (nested trapezoid rules with Richardson
+        extrapolation) until its estimated integration error, summed over the features, is at
+        most ``tolerance * max(|F(x) - F(x')|, 1e-12)``; the explanation then holds each
+        sample's ``n_steps`` and ``error_estimates``.
     internal_batch_size
         Most path points per gradient batch, and most samples per forward pass: peak memory
         grows with it, not with ``N * n_steps``.
+    tolerance
+        With ``n_steps="auto"`` only: the error allowed relative to ``|F(x) - F(x')|``
+        (default 1e-3).
+    max_steps
+        With ``n_steps="auto"`` only: the most gradient evaluations per sample (default 1024;
+        a refinement level takes ``2**L + 1``). Samples that reach it keep their most refined
+        attributions, with one warning saying how many.
 
     Examples
     --------
@@ -94,8 +99,11 @@ class IntegratedGradients(Explainer):
         layer: Any | None = None,
         target_fn: Callable | None = None,
         method: str = "gausslegendre",
-        n_steps: int = 50,
+        n_steps: int | str = 50,
         internal_batch_size: int = 100,
+        *,
+        tolerance: float | None = None,
+        max_steps: int | None = None,
     ) -> None:
         if not callable(model):
             raise TypeError(f"`model` must be a Keras model. Received: {type(model).__name__}")
@@ -103,6 +111,9 @@ class IntegratedGradients(Explainer):
         self.method = _params.check_method(method)
         self.n_steps = _params.check_n_steps(n_steps, self.method)
         self.internal_batch_size = _params.check_internal_batch_size(internal_batch_size)
+        self.tolerance, self.max_steps = _params.check_auto_settings(
+            self.n_steps, tolerance, max_steps
+        )
         choice = choose_layer(model, layer)
         super().__init__(meta=copy.deepcopy(DEFAULT_META))
         self.meta["params"].update(
@@ -112,6 +123,8 @@ class IntegratedGradients(Explainer):
             internal_batch_size=self.internal_batch_size,
             layer=choice.meta,
         )
+        if self.n_steps == _params.AUTO:
+            self.meta["params"].update(tolerance=self.tolerance, max_steps=self.max_steps)
         if choice.meta == LayerState.CALLABLE.value:
             self.callable_layer = layer  # alibi's attribute name: alibi.saving reads it
         self._layer_choice = choice
@@ -244,6 +257,7 @@ class IntegratedGradients(Explainer):
         target: int | list | tuple | np.ndarray | None = None,
         attribute_to_layer_inputs: bool = False,
         *,
+        targets: list | tuple | np.ndarray | str | None = None,
         output: int | str | None = None,
         progress_bar: bool = False,
     ) -> Explanation:
@@ -252,14 +266,17 @@ class IntegratedGradients(Explainer):
         Parameters
         ----------
         X
-            A numpy array, or a list of arrays for a model with several inputs; float dtypes.
+            A numpy array, or one array per model input: a list or tuple in the model's input
+            order, or a dict by input name. Floats; integers too where the model declares a
+            float input (they are explained as that float), or with a layer.
         forward_kwargs
-            Extra keyword arguments for every model call. Arrays with leading dimension N
-            follow their sample along the path; other values (``training=False``) are passed
-            unchanged. No attributions are computed for them.
+            Extra keyword arguments for every model call. Array-likes with leading dimension N
+            (arrays, tensors, lists) follow their sample along the path; other values
+            (``training=False``) are passed unchanged. No attributions are computed for them.
         baselines
             Start of each path: None (zeros), a real number, or an array shaped like X or with
-            leading dimension 1; for several inputs, a list with one such entry per input.
+            leading dimension 1; for several inputs, a list (or a dict, when X is one) with one
+            such entry per input.
         target
             Which output to explain: an int, or one int per sample (list, tuple or array); for
             outputs of rank > 2, an ``(N, rank - 1)`` array of indices. For a single-output
@@ -268,6 +285,12 @@ class IntegratedGradients(Explainer):
         attribute_to_layer_inputs
             With a layer, attribute to its inputs instead of its outputs; ignored without one
             (as in alibi).
+        targets
+            Several targets per sample, explained in one pass (one forward pass per path point
+            for all of them): a list of K class indices for every sample, an ``(N, K)`` int
+            array, or ``"all"`` (every class of an ``(N, C)`` output). Exclusive with
+            ``target`` and ``target_fn``. Attributions get shape ``(N, K, *feature_shape)``,
+            ``deltas`` and ``target`` ``(N, K)``.
         output
             For a model with several output tensors (a list or dict), which one to explain: its
             position, or its name (a dict key or one of ``model.output_names``). Required for
@@ -280,123 +303,96 @@ class IntegratedGradients(Explainer):
         alibi.api.interfaces.Explanation
             ``data`` holds ``attributions`` (a list: one array per input, with the input's shape
             and dtype), ``X``, ``forward_kwargs``, ``baselines``, ``predictions``, ``deltas``
-            (shape ``(N,)``: sum of attributions minus ``F(x) - F(baseline)``) and ``target``.
+            (shape ``(N,)``: sum of attributions minus ``F(x) - F(baseline)``) and ``target``;
+            with ``n_steps="auto"`` also ``n_steps`` and ``error_estimates``, shape ``(N,)``
+            (``(N, K)`` for the error estimates with ``targets``).
         """
-        if self.model is None:
-            raise ValueError(
-                "This explainer has no model: it was unpickled or loaded without one. "
-                "Call reset_predictor(model) first, or load it with IntegratedGradients.load."
-            )
-        if target is not None and self.target_fn is not None:
-            raise ValueError(
-                "Pass either `target` or the explainer's `target_fn`, not both. "
-                f"Received: target={target!r} with target_fn={self.meta['params']['target_fn']}."
-            )
-        to_inputs = _params.check_bool("attribute_to_layer_inputs", attribute_to_layer_inputs)
-        show_progress = _params.check_bool("progress_bar", progress_bar)
-        pick = check_pick(output)
-        inputs = normalise_inputs(X, declared_inputs(self.model), self.layer is not None)
-        n_samples = inputs.n_samples
-        baseline_arrays = normalise_baselines(inputs, baselines)
-        kwargs = split_forward_kwargs(forward_kwargs, n_samples)
-        target_array = normalise_target(target, n_samples)
-        call = ModelCall(inputs.layout, pick, to_inputs and self.layer is not None)
-
+        request = prepare_request(
+            self,
+            X,
+            forward_kwargs,
+            baselines,
+            target,
+            targets,
+            attribute_to_layer_inputs,
+            output,
+            progress_bar,
+        )
         compiled = self._compiled_model()
         batch = self.internal_batch_size
-        predictions, starts, ends = compiled.path_ends(inputs, baseline_arrays, kwargs, batch, call)
-        rule = self._target_rule(target_array, predictions, n_samples)
-        path_ends = PathEnds(starts, ends, inputs.arrays)
-        with (
-            tqdm(
-                total=n_samples * self.n_steps, disable=not show_progress, desc="IG", unit="point"
-            ) as bar,
-            reporting(bar.update if show_progress else None) as progress,
-        ):
-            attribute = compiled.attribution_fn(
-                path_ends, kwargs, rule, call, self._plan(), batch, progress
-            )
-            copied = (*starts, *ends, *(inputs.arrays if self.layer is not None else ()))
-            length = span_length(sum(a[:1].nbytes for a in copied))
-            attributions = attribute_in_spans(attribute, n_samples, length)
+        predictions, starts, ends = compiled.path_ends(
+            request.inputs, request.baselines, request.kwargs, batch, request.call
+        )
+        rule = choose_rule(request.target, request.targets, self.target_fn, predictions)
         if self.layer is None:
-            start_outputs, _ = compiled.forward(baseline_arrays, call, kwargs, batch)
+            start_outputs, _ = compiled.forward(
+                request.baselines, request.call, request.kwargs, batch
+            )
         else:
             # The same definition as the gradient passes: real inputs, the layer at its start.
             start_outputs, _ = compiled.forward(
-                inputs.arrays, call, kwargs, batch, mode="substitute", layer_values=starts
+                request.inputs.arrays,
+                request.call,
+                request.kwargs,
+                batch,
+                mode="substitute",
+                layer_values=starts,
             )
-        changes = _output_changes(rule, predictions, start_outputs)
-        _warn_if_not_differentiable(attributions, changes)
+        changes = output_changes(rule, predictions, start_outputs)
+        paths = Paths(compiled, PathEnds(starts, ends, request.inputs.arrays), request, rule, batch)
+        data: dict[str, Any] = {}
+        if self.tolerance is not None and self.max_steps is not None:  # n_steps="auto"
+            allowed = self.tolerance * np.maximum(np.abs(changes), 1e-12)
+            attributions, data["n_steps"], data["error_estimates"] = integrate_refined(
+                paths, allowed, self.max_steps
+            )
+        else:
+            plan = SharedSteps(*quadrature(self.method, int(self.n_steps)))
+            attributions = integrate_fixed(paths, plan)
+        warn_if_not_differentiable(attributions, changes, rule.many)
         data = {
             "attributions": attributions,
             "X": X,
-            "forward_kwargs": kwargs.as_dict(),
-            "baselines": inputs.model_input(baseline_arrays),
+            "forward_kwargs": request.kwargs.as_dict(),
+            "baselines": request.inputs.model_input(request.baselines),
             "predictions": predictions,
-            "deltas": _attribution_sums(attributions) - changes,
+            "deltas": attribution_sums(attributions, rule.many) - changes,
             "target": rule.target,
+            **data,
         }
         return Explanation(meta=copy.deepcopy(self.meta), data=data)
 
-    def _plan(self) -> SharedSteps:
-        """Where the path points lie: the nodes and weights of the quadrature rule."""
-        return SharedSteps(*quadrature(self.method, self.n_steps))
+    def validate(
+        self,
+        X: ArrayOrList,
+        forward_kwargs: dict | None = None,
+        baselines: Any = None,
+        target: int | list | tuple | np.ndarray | None = None,
+        attribute_to_layer_inputs: bool = False,
+        *,
+        targets: list | tuple | np.ndarray | str | None = None,
+        output: int | str | None = None,
+        progress_bar: bool = False,
+    ) -> None:
+        """Check :meth:`explain`'s arguments without explaining, and without running the model.
 
-    def _target_rule(
-        self, target: np.ndarray | None, predictions: np.ndarray, n_samples: int
-    ) -> TargetRule:
-        """The target rule for these predictions: from ``target``, or the ``target_fn``."""
-        if self.target_fn is None:
-            return target_rule(target, predictions.shape[1:])
-        name = "target_fn(predictions)"
-        chosen = normalise_target(self.target_fn(predictions), n_samples, name)
-        rule = target_rule(chosen, predictions.shape[1:], name)
-        if rule.kind is TargetKind.BINARY:
-            # alibi warns too: argmax over a single column is always 0, which explains 1 - p.
-            zeros = np.count_nonzero(rule.target == 0)
-            warnings.warn(
-                f"The model has a single output per sample, and `target_fn` chose target 0 (which "
-                f"explains 1 - p) for {zeros} of {n_samples} samples and target 1 (p) for the "
-                "others. A target_fn such as argmax over one column always gives 0: for a sigmoid "
-                "classifier pass target=1 (or 0) to explain, and no target_fn; for a regression "
-                "model neither.",
-                UserWarning,
-                stacklevel=3,
-            )
-        return rule
+        Raises the errors :meth:`explain` would raise before any TensorFlow work (a server can
+        refuse a bad request before it queues it). Whether a target fits the model's output is
+        known only once the model has run, so :meth:`explain` can still refuse that.
 
-
-def _attribution_sums(attributions: list[np.ndarray]) -> np.ndarray:
-    """Each sample's sum of attributions over every attributed tensor, float64, shape ``(N,)``."""
-    return sum(a.reshape(a.shape[0], -1).sum(axis=1, dtype=np.float64) for a in attributions)
-
-
-def _output_changes(
-    rule: TargetRule, end_outputs: np.ndarray, start_outputs: np.ndarray
-) -> np.ndarray:
-    """``F(end) - F(start)`` of the explained scalar, per sample, float64, shape ``(N,)``."""
-    targets = None if rule.target is None else tf.constant(rule.target)
-    f_end = rule.select(tf.constant(end_outputs), targets).numpy().astype(np.float64)
-    f_start = rule.select(tf.constant(start_outputs), targets).numpy()
-    return f_end - f_start
-
-
-def _warn_if_not_differentiable(attributions: list[np.ndarray], changes: np.ndarray) -> None:
-    """Warn about samples whose gradients were all zero although their output changed.
-
-    That is what a path that TensorFlow cannot differentiate gives (a cast to an integer, a
-    rounding, an argmax inside the model): all-zero attributions that look like an answer.
-    """
-    all_zero = np.logical_and.reduce([~a.reshape(a.shape[0], -1).any(axis=1) for a in attributions])
-    silent = all_zero & (np.abs(changes) > 1e-6)
-    if silent.any():
-        first = int(np.flatnonzero(silent)[0])
-        warnings.warn(
-            f"{int(silent.sum())} of {len(changes)} samples got all-zero attributions although "
-            f"the explained output changed between baseline and input (sample {first}: by "
-            f"{changes[first]:.4g}). Gradients do not flow along the path: the model may cast to "
-            "an integer, round or take an argmax between the inputs and this output.",
-            UserWarning,
-            stacklevel=3,
+        Raises
+        ------
+        TypeError, ValueError
+            An argument is invalid; the message names it and says what was received.
+        """
+        prepare_request(
+            self,
+            X,
+            forward_kwargs,
+            baselines,
+            target,
+            targets,
+            attribute_to_layer_inputs,
+            output,
+            progress_bar,
         )

@@ -10,6 +10,7 @@ from alibi.explainers.integrated_gradients import LayerState as AlibiLayerState
 from models import CountingModel, functional_mlp, set_seeded_weights
 
 import ig_plugin
+import ig_plugin._integration
 from ig_plugin import IntegratedGradients, LayerState
 
 
@@ -137,7 +138,7 @@ def test_progress_moves_within_one_long_sample(mlp, mlp_data, monkeypatch):
         def update(self, n):
             updates.append(n)
 
-    monkeypatch.setattr(ig_plugin.integrated_gradients, "tqdm", RecordingBar)
+    monkeypatch.setattr(ig_plugin._integration, "tqdm", RecordingBar)
     explainer = IntegratedGradients(mlp, n_steps=200, internal_batch_size=10)
     explainer.explain(mlp_data[:1], target=0, progress_bar=True)
     assert updates == [10] * 20
