@@ -3,10 +3,14 @@
 Numpy only; the gradients come from ``attribute_level``. The rule is Romberg's: trapezoid rules
 on 1, 2, 4, ... intervals, nested (level L adds the 2**(L-1) midpoints of level L - 1's
 intervals, so no gradient is computed twice), with Richardson extrapolation across levels. A
-sample's estimate at level L is the extrapolated value; its error estimate is the sum over
-features of ``|estimate_L - estimate_(L-1)|``, which bounds the error of its completeness sum and
-of every single feature. A sample stops as soon as that is at most ``tolerance * max(|F(x) -
-F(x')|, 1e-12)``; the others go on to the next level, so samples that are done stop costing.
+sample's estimate at level L is the extrapolated value. Its error estimate is the larger of the
+sum over features of ``|estimate_L - estimate_(L-1)|`` (the size of the last refinement, which
+covers every single feature) and its completeness gap ``|sum(estimate_L) - (F(x) - F(x'))|``
+beyond the outputs' own rounding (a lower bound of the summed error that costs nothing: it
+catches a sharp feature that the first nodes all missed, where successive levels agree by
+chance). A sample stops as soon as that is at
+most ``tolerance * max(|F(x) - F(x')|, 1e-12)``; the others go on to the next level, so samples
+that are done stop costing.
 """
 
 from __future__ import annotations
@@ -44,7 +48,8 @@ def _per_sample(values: list[np.ndarray], n_axes: int) -> np.ndarray:
 
 def integrate_auto(
     attribute_level: AttributeLevel,
-    n_samples: int,
+    changes: np.ndarray,
+    rounding: np.ndarray,
     allowed_errors: np.ndarray,
     max_steps: int,
     many: bool = False,
@@ -54,11 +59,15 @@ def integrate_auto(
     Parameters
     ----------
     attribute_level
-        Weighted-by-nothing gradient sums on a set of nodes (:data:`AttributeLevel`).
-    n_samples
-        Samples to attribute.
+        Unweighted gradient sums on a set of nodes (:data:`AttributeLevel`).
+    changes
+        Each sample's ``F(x) - F(x')``, what its attributions must add up to: ``(N,)`` or with
+        ``many`` ``(N, K)``.
+    rounding
+        How far the model's rounding of its outputs alone can move ``changes``: a completeness
+        gap within it says nothing about the integration.
     allowed_errors
-        Each sample's bound on its error estimate, ``(N,)`` or with ``many`` ``(N, K)``.
+        Each sample's bound on its error estimate, shaped like ``changes``.
     max_steps
         Most gradient evaluations per sample.
     many
@@ -71,7 +80,7 @@ def integrate_auto(
         Per attributed tensor the attributions (float64); the gradient evaluations each sample
         took, ``(N,)``; and the error estimates, shaped like ``allowed_errors``.
     """
-    n_axes = 2 if many else 1
+    n_axes, n_samples = (2 if many else 1), len(changes)
     last = deepest_level(max_steps)
     active = np.arange(n_samples)
     results: list[np.ndarray] = []
@@ -95,7 +104,9 @@ def integrate_auto(
             )
         if level > 0:
             best, before = row[-1], previous_row[-1]
-            error = _per_sample([b - p for b, p in zip(best, before, strict=True)], n_axes)
+            refinement = _per_sample([b - p for b, p in zip(best, before, strict=True)], n_axes)
+            gap = np.abs(_sums(best, n_axes) - changes[active]) - rounding[active]
+            error = np.maximum(refinement, gap)
             met = error <= allowed_errors[active]
             done = met if not many else met.all(axis=1)
             if level == last:
@@ -113,6 +124,11 @@ def integrate_auto(
         if not active.size:
             break
     return results, n_steps, errors
+
+
+def _sums(values: list[np.ndarray], n_axes: int) -> np.ndarray:
+    """Sum over the feature axes of every tensor: ``(n,)`` or ``(n, K)``."""
+    return sum(v.reshape(*v.shape[:n_axes], -1).sum(axis=-1) for v in values)
 
 
 def _warn_if_unmet(count: int, max_steps: int) -> None:

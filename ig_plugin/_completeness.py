@@ -9,6 +9,7 @@ gradients cannot follow gives (a cast to an integer, a rounding, an argmax insid
 from __future__ import annotations
 
 import warnings
+from typing import NamedTuple
 
 import numpy as np
 import tensorflow as tf
@@ -22,14 +23,24 @@ def attribution_sums(attributions: list[np.ndarray], many: bool) -> np.ndarray:
     return sum(a.reshape(*a.shape[:axes], -1).sum(axis=-1, dtype=np.float64) for a in attributions)
 
 
+class OutputChanges(NamedTuple):
+    """``F(end) - F(start)`` of the explained scalars, float64, ``(N,)`` or ``(N, K)``, and how
+    far the model's rounding of the two outputs alone can move it."""
+
+    changes: np.ndarray
+    rounding: np.ndarray
+
+
 def output_changes(
     rule: TargetRule, end_outputs: np.ndarray, start_outputs: np.ndarray
-) -> np.ndarray:
-    """``F(end) - F(start)`` of the explained scalars, float64: ``(N,)``, or ``(N, K)``."""
+) -> OutputChanges:
+    """``F(end) - F(start)`` of the explained scalars, with its rounding error."""
     targets = None if rule.target is None else tf.constant(rule.target)
-    f_end = rule.select(tf.constant(end_outputs), targets).numpy().astype(np.float64)
+    f_end = rule.select(tf.constant(end_outputs), targets).numpy()
     f_start = rule.select(tf.constant(start_outputs), targets).numpy()
-    return f_end - f_start
+    eps = np.finfo(f_end.dtype).eps if f_end.dtype.kind == "f" else 0.0
+    magnitude = np.abs(f_end).astype(np.float64) + np.abs(f_start)
+    return OutputChanges(f_end.astype(np.float64) - f_start, 4 * eps * magnitude)
 
 
 def warn_if_not_differentiable(

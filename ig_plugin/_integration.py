@@ -93,9 +93,11 @@ def integrate_fixed(paths: Paths, plan: SharedSteps) -> list[np.ndarray]:
 
 
 def integrate_refined(
-    paths: Paths, allowed_errors: np.ndarray, max_steps: int
+    paths: Paths, changes: np.ndarray, rounding: np.ndarray, tolerance: float, max_steps: int
 ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
-    """``n_steps="auto"``: each sample refined until its error estimate is at most allowed.
+    """``n_steps="auto"``: each sample refined until its error estimate is at most
+    ``tolerance * max(|changes|, 1e-12)``, ``changes`` being its ``F(x) - F(x')`` (known to
+    ``rounding``).
 
     Returns the attributions (in the attributed tensors' dtypes), the gradient evaluations per
     sample and the error estimates (see :func:`ig_plugin._auto_steps.integrate_auto`).
@@ -111,8 +113,9 @@ def integrate_refined(
             plan = SharedSteps(alphas, np.ones_like(alphas))
             return [p.astype(np.float64) for p in paths.attribute(active, plan, progress)]
 
+        allowed = tolerance * np.maximum(np.abs(changes), 1e-12)
         attributions, n_steps, errors = integrate_auto(
-            attribute_level, len(allowed_errors), allowed_errors, max_steps, paths.rule.many
+            attribute_level, changes, rounding, allowed, max_steps, paths.rule.many
         )
     dtypes = [end.dtype for end in paths.ends.ends]
     return [a.astype(d) for a, d in zip(attributions, dtypes, strict=True)], n_steps, errors

@@ -338,13 +338,12 @@ class IntegratedGradients(Explainer):
                 mode="substitute",
                 layer_values=starts,
             )
-        changes = output_changes(rule, predictions, start_outputs)
+        changes, rounding = output_changes(rule, predictions, start_outputs)
         paths = Paths(compiled, PathEnds(starts, ends, request.inputs.arrays), request, rule, batch)
         data: dict[str, Any] = {}
         if self.tolerance is not None and self.max_steps is not None:  # n_steps="auto"
-            allowed = self.tolerance * np.maximum(np.abs(changes), 1e-12)
             attributions, data["n_steps"], data["error_estimates"] = integrate_refined(
-                paths, allowed, self.max_steps
+                paths, changes, rounding, self.tolerance, self.max_steps
             )
         else:
             plan = SharedSteps(*quadrature(self.method, int(self.n_steps)))
