@@ -4,6 +4,8 @@ VENV ?= .venv
 STACKS ?= .stacks
 # The TensorFlow that `make install` puts in VENV: CPU wheels (274 MB, not the 572 MB GPU one).
 TF_REQUIREMENT ?= tensorflow-cpu>=2.14
+# The extras `make install` adds: the dev tools, and MLServer for ig_plugin.serving and its tests.
+EXTRAS ?= dev,serve
 PYTHON := $(VENV)/bin/python
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
@@ -13,9 +15,10 @@ $(PYTHON):
 	python3 -m venv $(VENV)
 	$(PYTHON) -m pip install -q --upgrade pip
 
-# Installs ig_plugin (editable) with TensorFlow and the dev tools; quick when already there.
+# Installs ig_plugin (editable) with TensorFlow, the dev tools and MLServer; quick when already
+# there.
 install: $(PYTHON)
-	$(PYTHON) -m pip install -q -e ".[dev]" "$(TF_REQUIREMENT)"
+	$(PYTHON) -m pip install -q -e ".[$(EXTRAS)]" "$(TF_REQUIREMENT)"
 
 test: install
 	$(PYTHON) -m pytest
@@ -58,13 +61,13 @@ test-stacks: test-tf-keras test-tf2.14
 # TensorFlow 2.21 with legacy Keras 2 (tf_keras), as Hugging Face TF models need. tf-keras
 # depends on the 572 MB `tensorflow` wheel; --no-deps keeps the CPU one already installed.
 test-tf-keras:
-	$(MAKE) install VENV=$(STACKS)/tf-keras TF_REQUIREMENT="tensorflow-cpu==2.21.*"
+	$(MAKE) install VENV=$(STACKS)/tf-keras TF_REQUIREMENT="tensorflow-cpu==2.21.*" EXTRAS=dev
 	$(STACKS)/tf-keras/bin/python -m pip install -q --no-deps "tf-keras==2.21.*"
 	TF_USE_LEGACY_KERAS=1 IG_PLUGIN_EXPECT_KERAS="tf_keras 2.21" $(STACKS)/tf-keras/bin/python -m pytest
 
 # TensorFlow 2.14.1 with Keras 2.14: the newest stack alibi's own tensorflow extra allows.
 test-tf2.14:
-	$(MAKE) install VENV=$(STACKS)/tf2.14 TF_REQUIREMENT="tensorflow-cpu==2.14.1"
+	$(MAKE) install VENV=$(STACKS)/tf2.14 TF_REQUIREMENT="tensorflow-cpu==2.14.1" EXTRAS=dev
 	IG_PLUGIN_EXPECT_KERAS="keras 2.14" $(STACKS)/tf2.14/bin/python -m pytest
 
 clean:
