@@ -80,9 +80,10 @@ def decode_tensor(tensor: RequestInput) -> np.ndarray:
     Raises
     ------
     TypeError
-        The datatype holds no numbers (BYTES, BOOL), or the data are not of the datatype.
+        The datatype holds no numbers (BYTES, BOOL).
     ValueError
-        The data do not fill the shape.
+        The shape has a negative dimension, or the data do not fill it or are not of the
+        datatype.
     """
     datatype = _datatype(tensor)
     if datatype in NOT_NUMBERS:
