@@ -196,8 +196,9 @@ def test_a_saved_target_fn_chooses_the_target(argmin_runtime, classifier_files):
 
 
 def test_a_target_beside_a_target_fn_is_a_bad_request(argmin_runtime):
-    with pytest.raises(InferenceError, match="either `target` or the explainer's `target_fn`"):
+    with pytest.raises(InferenceError, match=r"`target`.*`target_fn`") as raised:
         asyncio.run(argmin_runtime.predict(request(tensor("x", X), target=1)))
+    assert raised.value.status_code == 400
 
 
 @pytest.fixture(scope="module")
