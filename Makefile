@@ -4,14 +4,14 @@ VENV ?= .venv
 STACKS ?= .stacks
 # The TensorFlow that `make install` puts in VENV: CPU wheels (274 MB, not the 572 MB GPU one).
 TF_REQUIREMENT ?= tensorflow-cpu>=2.14
-# The extras of ig_plugin that `make install` puts in VENV: the dev tools, and Ray Data
-# (ig_plugin[ray]) so that `make test` runs the Ray tests too. The two extra Keras stacks leave
-# Ray out; its tests skip there.
-EXTRAS ?= dev,ray
+# The extras of ig_plugin that `make install` puts in VENV: the dev tools, Ray Data
+# (ig_plugin[ray]) and MLServer (ig_plugin[serve]), so that `make test` runs the Ray and server
+# tests too. The two extra Keras stacks leave both out; those tests skip there.
+EXTRAS ?= dev,ray,serve
 PYTHON := $(VENV)/bin/python
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install test lint demo examples docs benchmark benchmark-smoke test-stacks test-tf-keras test-tf2.14 clean
+.PHONY: install test lint demo examples docs benchmark benchmark-smoke benchmark-serving test-alibi-runtime test-stacks test-tf-keras test-tf2.14 clean
 
 $(PYTHON):
 	python3 -m venv $(VENV)
@@ -55,6 +55,22 @@ benchmark: install
 benchmark-smoke: install
 	$(PYTHON) benchmarks/run.py --quick --workloads cnn,text --memory-sizes 20 \
 		--output $${TMPDIR:-/tmp}/ig_plugin-benchmark-smoke/latest.json
+
+# MLServer's alibi runtime, for the serving benchmark and its own test. Its pins (TensorFlow
+# < 2.15, protobuf < 5) conflict with mlserver 1.7, so it is installed with --no-deps into a folder
+# that only these two targets put on PYTHONPATH: VENV's `pip check` stays clean.
+ALIBI_RUNTIME := $(abspath $(STACKS))/alibi-runtime
+$(ALIBI_RUNTIME): | $(PYTHON)
+	$(PYTHON) -m pip install -q --no-deps --target $(ALIBI_RUNTIME) "mlserver-alibi-explain==1.6.1"
+
+# One served request of 1 and 32 samples on workload 1: ig_plugin's MLServer runtime against
+# in-process and against the alibi runtime; about 6 minutes. Writes benchmarks/results/serving.*.
+benchmark-serving: install $(ALIBI_RUNTIME)
+	PYTHONPATH=$(ALIBI_RUNTIME) $(PYTHON) benchmarks/serving.py
+
+# The alibi runtime serving ig_plugin folders, against a real server (not in CI).
+test-alibi-runtime: install $(ALIBI_RUNTIME)
+	PYTHONPATH=$(ALIBI_RUNTIME) $(PYTHON) -m pytest tests/test_serving_alibi_runtime.py
 
 # The two other Keras stacks ig_plugin supports; `make test` covers TensorFlow 2.21 + Keras 3.
 test-stacks: test-tf-keras test-tf2.14

@@ -26,6 +26,7 @@ nitpicky = True
 nitpick_ignore_regex = [
     (r"py:.*", r"(np|numpy|tf|tensorflow|keras|alibi|matplotlib|plt|typing|collections|os)\..*"),
     (r"py:.*", r"ray\..*"),
+    (r"py:.*", r"mlserver\..*"),
     (r"py:.*", r"(Explanation|Figure|Axes|ArrayOrList|OutputPick|Any|Callable|Sequence)"),
     (r"py:.*", r"(optional|array-like|ndarray|callable|str|int|float|bool|dict|list|tuple)"),
 ]

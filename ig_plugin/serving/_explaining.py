@@ -1,0 +1,168 @@
+"""One served explainer: the model, its explainer, and the rule for a request without a target.
+
+Shared by every request of the model, from several threads at once: it holds no per-request
+state, and the explainer and the compiled forward pass are safe to call concurrently.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+from alibi.api.interfaces import Explanation
+
+from ig_plugin._outputs import select_output
+from ig_plugin.integrated_gradients import IntegratedGradients
+from ig_plugin.serving import _loading
+from ig_plugin.serving._loading import ModelSignature
+from ig_plugin.serving._requests import ExplainCall
+from ig_plugin.serving._settings import RuntimeSettings
+
+logger = logging.getLogger(__name__)
+
+#: Sample counts of the warm-up explanations: two sizes, so the compiled functions are traced
+#: for any number of samples (``reduce_retracing`` generalises the second trace).
+WARMUP_SIZES = (1, 2)
+
+
+class _WarmupTracingFilter(logging.Filter):
+    """Drops TensorFlow's "triggered tf.function retracing" warnings in warming-up threads.
+
+    A warm-up traces every compiled function on purpose (each pass, two sizes), which trips
+    TensorFlow's detector of accidental retracing; its advice does not apply there. Other
+    threads, and so real requests, keep the warning.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: set[int] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.thread not in self.threads or "retracing" not in record.getMessage()
+
+
+_WARMUP_FILTER = _WarmupTracingFilter()
+logging.getLogger("tensorflow").addFilter(_WARMUP_FILTER)
+
+
+@contextlib.contextmanager
+def _tracing_on_purpose() -> Iterator[None]:
+    thread = threading.get_ident()
+    _WARMUP_FILTER.threads.add(thread)
+    try:
+        yield
+    finally:
+        _WARMUP_FILTER.threads.discard(thread)
+
+
+def _is_scalar_output(shape: tuple[int | None, ...]) -> bool:
+    return shape in ((), (1,))
+
+
+@dataclass(repr=False)
+class ServedExplainer:
+    """A Keras model and its explainer, as served.
+
+    Attributes
+    ----------
+    model
+        The Keras model.
+    explainer
+        Its :class:`~ig_plugin.IntegratedGradients`.
+    signature
+        What the model declares about its inputs and output.
+    """
+
+    model: Any
+    explainer: IntegratedGradients
+    signature: ModelSignature
+
+    def __post_init__(self) -> None:
+        # Only for the default target (argmax of the predictions); traced once for any N. A
+        # closure per model, so TensorFlow counts the traces of each model's function apart.
+        model = self.model
+
+        def call_model(inputs: list[tf.Tensor]) -> Any:
+            return model(inputs if len(inputs) > 1 else inputs[0])
+
+        self._forward = tf.function(call_model, reduce_retracing=True)
+
+    @classmethod
+    def load(cls, settings: RuntimeSettings) -> ServedExplainer:
+        """Load the model and the explainer that ``settings`` name, and warm them up if asked."""
+        model = _loading.load_model(settings.model_uri)
+        explainer = _loading.load_explainer(settings, model)
+        served = cls(model, explainer, _loading.model_signature(model))
+        if settings.warmup:
+            served.warm_up()
+        return served
+
+    @property
+    def to_layer(self) -> bool:
+        """Whether attributions go to a layer rather than the model inputs."""
+        return self.explainer.layer is not None
+
+    def _predictions(self, call: ExplainCall) -> np.ndarray:
+        arrays = call.arrays
+        size = self.explainer.internal_batch_size
+        parts = []
+        for first in range(0, len(arrays[0]), size):
+            outputs = self._forward([array[first : first + size] for array in arrays])
+            parts.append(select_output(outputs, self.model, call.output).numpy())
+        return np.concatenate(parts)
+
+    def default_target(self, call: ExplainCall) -> int | np.ndarray | None:
+        """The request's target, or the one it gets without: argmax for a classifier.
+
+        A request without a target explains the explainer's ``target_fn`` if it has one; else,
+        for a model output wider than 1 per sample, the class the model predicts; else (a
+        regression or single-output model) the output itself.
+        """
+        if call.target is not None or self.explainer.target_fn is not None:
+            return call.target
+        output = self.signature.output
+        if output is not None and call.output is None:
+            if _is_scalar_output(output.shape) or len(output.shape) > 1:
+                return None  # regression; or rank > 2, where explain asks for a target
+        predictions = self._predictions(call)
+        if predictions.ndim == 2 and predictions.shape[1] > 1:
+            return np.argmax(predictions, axis=1)
+        return None
+
+    def explain(self, call: ExplainCall) -> Explanation:
+        """Explain one request's inputs with its target, baselines and output."""
+        return self.explainer.explain(
+            call.X,
+            baselines=call.baselines,
+            target=self.default_target(call),
+            attribute_to_layer_inputs=call.attribute_to_layer_inputs,
+            output=call.output,
+        )
+
+    def warm_up(self) -> None:
+        """Explain zero inputs, so that no request pays for tracing.
+
+        Skipped, with a log line, when the model does not declare the full shape of its inputs
+        (nothing to make zeros of) or when a zero input cannot be explained without request
+        arguments (a model with several outputs needs ``output``).
+        """
+        inputs = self.signature.inputs
+        if not inputs or not all(spec.fully_known for spec in inputs):
+            logger.info("No warm-up: the model does not declare the full shape of its inputs.")
+            return
+        with _tracing_on_purpose():
+            for n_samples in WARMUP_SIZES:
+                arrays = [np.zeros((n_samples, *spec.known_shape), spec.dtype) for spec in inputs]
+                try:
+                    self.explain(ExplainCall(X=arrays if len(arrays) > 1 else arrays[0]))
+                except (ValueError, TypeError) as error:
+                    logger.info(
+                        "No warm-up: a zero input cannot be explained by default: %s", error
+                    )
+                    return

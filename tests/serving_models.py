@@ -1,0 +1,130 @@
+"""A model repository for the serving tests: four seeded Keras models, their explainers and
+model-settings.json files, and the in-process explainers that served results must equal.
+
+- ``classifier``: 6 features -> softmax over 3 classes; a saved explainer (``uri``), .keras file.
+- ``regression``: 4 features -> one linear output; ``init_parameters``, .h5 file.
+- ``two-inputs``: inputs ``chemistry`` (5) and ``colour`` (3) -> softmax over 3; saved explainer
+  whose small ``internal_batch_size`` splits paths across gradient batches.
+- ``text``: 10 token ids -> Embedding -> mean -> softmax over 2; a saved layer explainer
+  (attributions to the embedding's output).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from compat import keras
+from models import set_seeded_weights
+
+from ig_plugin import IntegratedGradients
+
+VOCABULARY, LENGTH = 50, 10
+RUNTIME = "ig_plugin.serving.IntegratedGradientsRuntime"
+
+
+def classifier() -> keras.Model:
+    inputs = keras.Input((6,), name="features")
+    h = keras.layers.Dense(5, activation="tanh")(inputs)
+    return set_seeded_weights(
+        keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(h)), seed=11
+    )
+
+
+def regression() -> keras.Model:
+    model = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(6, activation="tanh"), keras.layers.Dense(1)]
+    )
+    return set_seeded_weights(model, seed=12)
+
+
+def two_inputs() -> keras.Model:
+    chemistry, colour = keras.Input((5,), name="chemistry"), keras.Input((3,), name="colour")
+    h = keras.layers.Dense(4, activation="tanh")(keras.layers.Concatenate()([chemistry, colour]))
+    outputs = keras.layers.Dense(3, activation="softmax")(h)
+    return set_seeded_weights(keras.Model([chemistry, colour], outputs), seed=13)
+
+
+def text() -> keras.Model:
+    ids = keras.Input((LENGTH,), dtype="int32", name="token_ids")
+    x = keras.layers.Embedding(VOCABULARY, 4, name="embedding")(ids)
+    x = keras.layers.GlobalAveragePooling1D()(x)
+    outputs = keras.layers.Dense(2, activation="softmax")(x)
+    return set_seeded_weights(keras.Model(ids, outputs), seed=14, scale=1.5)
+
+
+@dataclass
+class ServedModel:
+    """One model of the repository, and how the test process builds the same explainer."""
+
+    name: str
+    model_file: Path
+    explainer_dir: Path | None = None
+    init_parameters: dict[str, Any] = field(default_factory=dict)
+
+    def reference(self) -> IntegratedGradients:
+        """The explainer the server runs, built in this process from the same files."""
+        model = keras.models.load_model(self.model_file, compile=False)
+        if self.explainer_dir is not None:
+            return IntegratedGradients.load(self.explainer_dir, model)
+        return IntegratedGradients(model, **self.init_parameters)
+
+    def settings(self, folder: Path) -> dict[str, Any]:
+        parameters: dict[str, Any] = {
+            "extra": {"model_uri": os.path.relpath(self.model_file, folder)}
+        }
+        if self.explainer_dir is not None:
+            parameters["uri"] = os.path.relpath(self.explainer_dir, folder)
+        else:
+            parameters["extra"]["init_parameters"] = self.init_parameters
+        return {"name": self.name, "implementation": RUNTIME, "parameters": parameters}
+
+
+def write_repository(root: Path) -> dict[str, ServedModel]:
+    """Save the four models and explainers under ``root/artifacts`` and their settings under
+    ``root/models/<name>``; return them by name. ``root/models`` is the repository to serve."""
+    artifacts = root / "artifacts"
+    artifacts.mkdir(parents=True)
+    served = {}
+
+    def add(name, model, suffix, explainer=None, **init_parameters):
+        model_file = artifacts / f"{name}{suffix}"
+        model.save(model_file)
+        explainer_dir = None
+        if explainer is not None:
+            explainer_dir = artifacts / f"{name}-explainer"
+            explainer.save(explainer_dir)
+        served[name] = ServedModel(name, model_file, explainer_dir, init_parameters)
+
+    model = classifier()
+    add("classifier", model, ".keras", IntegratedGradients(model, n_steps=20))
+    add("regression", regression(), ".h5", n_steps=30, method="riemann_trapezoid")
+    model = two_inputs()
+    add("two-inputs", model, ".keras", IntegratedGradients(model, internal_batch_size=7))
+    model = text()
+    add(
+        "text",
+        model,
+        ".keras",
+        IntegratedGradients(model, model.get_layer("embedding"), n_steps=16),
+    )
+
+    for each in served.values():
+        folder = root / "models" / each.name
+        folder.mkdir(parents=True)
+        settings = json.dumps(each.settings(folder), indent=2)
+        (folder / "model-settings.json").write_text(settings)
+    return served
+
+
+def floats(shape: tuple[int, ...], seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).normal(size=shape).astype("float32")
+
+
+def token_ids(n_samples: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.integers(1, VOCABULARY, size=(n_samples, LENGTH)).astype("int32")

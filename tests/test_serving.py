@@ -1,0 +1,325 @@
+"""A real ``mlserver start`` serving four models at once, asked over HTTP as a client would.
+
+One server for the module (starting one takes 10-50 s here): 127.0.0.1, free ports, bounded
+waits, stopped at teardown even when a test fails. Every served result is compared with the same
+``explain`` computed in this process from the same files. Runs where MLServer is installed
+(``pip install ".[serve]"``).
+"""
+
+import threading
+
+import numpy as np
+import pytest
+
+pytest.importorskip("mlserver")
+requests = pytest.importorskip("requests")
+
+import serving_models  # noqa: E402
+from serving_models import floats, token_ids  # noqa: E402
+
+from ig_plugin.serving import LocalServer  # noqa: E402
+
+#: Served and in-process results agree to this (they run the same computation).
+TOLERANCE = 1e-5
+TIMEOUT_S = 120
+
+NUMPY_TYPES = {"FP32": "float32", "FP64": "float64", "INT32": "int32", "INT64": "int64"}
+
+
+@pytest.fixture(scope="module")
+def repository(tmp_path_factory):
+    root = tmp_path_factory.mktemp("serving")
+    return root, serving_models.write_repository(root)
+
+
+@pytest.fixture(scope="module")
+def server(repository):
+    root, _ = repository
+    # parallel_workers=0: the models run in the server process, as Seldon Core v2 runs MLServer;
+    # it starts in about two thirds of the time one worker process takes here.
+    with LocalServer(root / "models", parallel_workers=0, ready_timeout=300) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def references(repository):
+    """The in-process explainer of every served model, built from the same files."""
+    _, served = repository
+    return {name: model.reference() for name, model in served.items()}
+
+
+def tensor(name, array, datatype=None):
+    """A V2 request tensor, written out as a client writes it."""
+    array = np.asarray(array)
+    datatype = datatype or {v: k for k, v in NUMPY_TYPES.items()}[array.dtype.name]
+    return {
+        "name": name,
+        "shape": list(array.shape),
+        "datatype": datatype,
+        "data": array.ravel().tolist(),
+    }
+
+
+def infer(server, model, inputs, parameters=None, **body):
+    body = {"inputs": inputs, **body}
+    if parameters is not None:
+        body["parameters"] = parameters
+    return requests.post(f"{server.url}/v2/models/{model}/infer", json=body, timeout=TIMEOUT_S)
+
+
+def outputs_of(response):
+    """The response's tensors as numpy arrays of their datatype and shape."""
+    assert response.status_code == 200, response.text
+    return {
+        output["name"]: np.array(output["data"], NUMPY_TYPES[output["datatype"]]).reshape(
+            output["shape"]
+        )
+        for output in response.json()["outputs"]
+    }
+
+
+def assert_same_explanation(served, explanation, names):
+    for name, expected in zip(names, explanation.attributions, strict=True):
+        assert served[name].dtype == expected.dtype
+        np.testing.assert_allclose(served[name], expected, rtol=TOLERANCE, atol=TOLERANCE)
+    np.testing.assert_allclose(served["deltas"], explanation.deltas, rtol=TOLERANCE, atol=TOLERANCE)
+    np.testing.assert_allclose(
+        served["predictions"], explanation.predictions, rtol=TOLERANCE, atol=TOLERANCE
+    )
+    if explanation.target is None:
+        assert "target" not in served
+    else:
+        np.testing.assert_array_equal(served["target"], explanation.target)
+
+
+def argmax_target(explainer, X):
+    return np.argmax(explainer.model(X), axis=1)
+
+
+# Each case: model, request inputs and parameters, and the in-process explain call they mean.
+X_CLASSIFIER = floats((5, 6), seed=1)
+X_REGRESSION = floats((4, 4), seed=2)
+CHEMISTRY, COLOUR = floats((3, 5), seed=3), floats((3, 3), seed=4)
+TOKENS = token_ids(4, seed=5)
+
+CASES = {
+    "classifier, no target: argmax": (
+        "classifier",
+        [tensor("pixels", X_CLASSIFIER)],
+        None,
+        lambda ig: ig.explain(X_CLASSIFIER, target=argmax_target(ig, X_CLASSIFIER)),
+    ),
+    "classifier, target tensor": (
+        "classifier",
+        [tensor("x", X_CLASSIFIER), tensor("target", np.array([0, 2, 1, 1, 0]))],
+        None,
+        lambda ig: ig.explain(X_CLASSIFIER, target=[0, 2, 1, 1, 0]),
+    ),
+    "classifier, target and baselines parameters": (
+        "classifier",
+        [tensor("x", X_CLASSIFIER)],
+        {"target": 2, "baselines": 0.5},
+        lambda ig: ig.explain(X_CLASSIFIER, target=2, baselines=0.5),
+    ),
+    "regression": (
+        "regression",
+        [tensor("x", X_REGRESSION)],
+        None,
+        lambda ig: ig.explain(X_REGRESSION),
+    ),
+    "two inputs, target as [N, 1]": (
+        "two-inputs",
+        [
+            tensor("colour", COLOUR),
+            tensor("chemistry", CHEMISTRY),
+            tensor("target", np.array([[2], [0], [1]], dtype=np.int32)),
+        ],
+        None,
+        lambda ig: ig.explain([CHEMISTRY, COLOUR], target=[2, 0, 1]),
+    ),
+    "text, embedding layer": (
+        "text",
+        [tensor("token_ids", TOKENS)],
+        None,
+        lambda ig: ig.explain(TOKENS, target=argmax_target(ig, TOKENS)),
+    ),
+}
+
+ATTRIBUTION_NAMES = {
+    "two-inputs": ["attributions_chemistry", "attributions_colour"],
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_served_explanation_equals_in_process_explain(server, references, case):
+    model, inputs, parameters, explain = CASES[case]
+    served = outputs_of(infer(server, model, inputs, parameters))
+    assert_same_explanation(
+        served, explain(references[model]), ATTRIBUTION_NAMES.get(model, ["attributions"])
+    )
+
+
+def test_response_tensors_are_typed_and_shaped(server):
+    response = infer(server, "text", [tensor("ids", TOKENS)], outputs=[{"name": "target"}])
+    assert response.status_code == 200, response.text
+    (target,) = response.json()["outputs"]
+    assert (target["name"], target["datatype"], target["shape"]) == ("target", "INT64", [4])
+    response = infer(server, "classifier", [tensor("x", X_CLASSIFIER.astype("float64"))])
+    shapes = {o["name"]: (o["datatype"], o["shape"]) for o in response.json()["outputs"]}
+    assert shapes == {
+        "attributions": ("FP64", [5, 6]),
+        "deltas": ("FP64", [5]),
+        "predictions": ("FP32", [5, 3]),
+        "target": ("INT64", [5]),
+    }
+
+
+def test_metadata_lists_the_model_inputs(server):
+    metadata = requests.get(f"{server.url}/v2/models/two-inputs", timeout=TIMEOUT_S).json()
+    assert metadata["inputs"] == [
+        {"name": "chemistry", "datatype": "FP32", "shape": [-1, 5]},
+        {"name": "colour", "datatype": "FP32", "shape": [-1, 3]},
+    ]
+
+
+def _with_null(array):
+    request = tensor("x", array)
+    request["data"][3] = None
+    return request
+
+
+BAD_REQUESTS = {
+    "wrong shape": (
+        "classifier",
+        [tensor("x", X_CLASSIFIER[:, :5])],
+        None,
+        "must have shape [-1, 6]",
+    ),
+    "wrong dtype": (
+        "classifier",
+        [{"name": "x", "shape": [1, 6], "datatype": "BYTES", "data": ["abcdef"]}],
+        None,
+        "datatype BYTES",
+    ),
+    "NaN": ("classifier", [_with_null(X_CLASSIFIER)], None, "NaN"),
+    "data that do not fill the shape": (
+        "classifier",
+        [{"name": "x", "shape": [2, 6], "datatype": "FP32", "data": [0.5] * 11}],
+        None,
+        "cannot be read as FP32 of shape [2, 6]",
+    ),
+    "target out of range": ("classifier", [tensor("x", X_CLASSIFIER)], {"target": 3}, "range"),
+    "target tensor of floats": (
+        "classifier",
+        [tensor("x", X_CLASSIFIER), tensor("target", np.zeros(5, "float32"))],
+        None,
+        "must hold integers",
+    ),
+    "target 2 for a single-output model": (
+        "regression",
+        [tensor("x", X_REGRESSION)],
+        {"target": 2},
+        "`target` must be 0 or 1",
+    ),
+    "unknown input name": (
+        "two-inputs",
+        [tensor("chemistry", CHEMISTRY), tensor("color", COLOUR)],
+        None,
+        "unknown: ['color']",
+    ),
+    "unknown parameter": (
+        "classifier",
+        [tensor("x", X_CLASSIFIER)],
+        {"targets": 1},
+        "Unknown request parameters ['targets']",
+    ),
+    "token id beyond the vocabulary": (
+        "text",
+        [tensor("ids", np.full((1, serving_models.LENGTH), 999, dtype=np.int32))],
+        None,
+        "999 is not in [0, 50)",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", BAD_REQUESTS)
+def test_bad_request_gets_400_and_the_next_request_is_served(server, references, case):
+    model, inputs, parameters, message = BAD_REQUESTS[case]
+    response = infer(server, model, inputs, parameters)
+    assert response.status_code == 400, response.text
+    assert message in response.json()["error"]
+    good_model, good_inputs, _, explain = CASES["classifier, target tensor"]
+    served = outputs_of(infer(server, good_model, good_inputs))
+    assert_same_explanation(served, explain(references[good_model]), ["attributions"])
+
+
+def _concurrent_case(position, size):
+    """Request ``position`` of the concurrent test: one of three models, ``size`` samples."""
+    kind = position % 3
+    if kind == 0:
+        X = floats((size, 6), seed=100 + position)
+        return "classifier", [tensor("x", X)], lambda ig: ig.explain(X, target=argmax_target(ig, X))
+    if kind == 1:
+        ids = token_ids(size, seed=100 + position)
+        return (
+            "text",
+            [tensor("ids", ids)],
+            lambda ig: ig.explain(ids, target=argmax_target(ig, ids)),
+        )
+    a, b = floats((size, 5), seed=100 + position), floats((size, 3), seed=200 + position)
+    target = np.arange(size) % 3
+    inputs = [tensor("chemistry", a), tensor("colour", b), tensor("target", target)]
+    return "two-inputs", inputs, lambda ig: ig.explain([a, b], target=target)
+
+
+def test_eight_concurrent_requests_of_different_sizes_are_all_right(server, references):
+    cases = [_concurrent_case(i, size) for i, size in enumerate((1, 40, 3, 17, 8, 64, 2, 29))]
+    barrier = threading.Barrier(len(cases))
+    responses = [None] * len(cases)
+
+    def send(position):
+        model, inputs, _ = cases[position]
+        barrier.wait(timeout=TIMEOUT_S)
+        responses[position] = infer(server, model, inputs)
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(cases))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=2 * TIMEOUT_S)
+    assert all(response is not None for response in responses)
+    for (model, _, explain), response in zip(cases, responses, strict=True):
+        assert_same_explanation(
+            outputs_of(response),
+            explain(references[model]),
+            ATTRIBUTION_NAMES.get(model, ["attributions"]),
+        )
+
+
+# MLServer's own gRPC converter calls pydantic's deprecated `construct`.
+@pytest.mark.filterwarnings("ignore:The `construct` method is deprecated")
+def test_the_grpc_endpoint_serves_the_same_explanations(server, references):
+    grpc = pytest.importorskip("grpc")
+    from mlserver.codecs import NumpyCodec
+    from mlserver.grpc.converters import ModelInferRequestConverter, ModelInferResponseConverter
+    from mlserver.grpc.dataplane_pb2_grpc import GRPCInferenceServiceStub
+    from mlserver.types import InferenceRequest
+
+    def grpc_request(**parameters):
+        # gRPC parameters carry bools, ints and strings (MLServer drops floats): baselines 1.
+        body = {"inputs": [tensor("x", X_CLASSIFIER)], "parameters": parameters}
+        converted = ModelInferRequestConverter.from_types(
+            InferenceRequest.model_validate(body), model_name="classifier", model_version=None
+        )
+        return stub.ModelInfer(converted, timeout=TIMEOUT_S)
+
+    with grpc.insecure_channel(server.grpc_target) as channel:
+        stub = GRPCInferenceServiceStub(channel)
+        response = ModelInferResponseConverter.to_types(grpc_request(target=2, baselines=1))
+        with pytest.raises(grpc.RpcError) as bad:
+            grpc_request(target=3)
+    served = {output.name: NumpyCodec.decode_output(output) for output in response.outputs}
+    expected = references["classifier"].explain(X_CLASSIFIER, target=2, baselines=1)
+    assert_same_explanation(served, expected, ["attributions"])
+    assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "out of range" in bad.value.details()
