@@ -1,6 +1,8 @@
 """The explainer as an alibi Explainer: metadata, pickling, reset_predictor, progress bar."""
 
 import copy
+import subprocess
+import sys
 
 import dill
 import numpy as np
@@ -183,3 +185,19 @@ def test_explanation_data(explainer, mlp_data):
     assert explanation.deltas.shape == (len(mlp_data),)
     assert explanation.predictions.shape == (len(mlp_data), 3)
     explanation.to_json()
+
+
+def test_importing_the_package_or_the_command_does_not_import_tensorflow():
+    """``ig-plugin --help`` or a missing file must not wait for TensorFlow (6 to 12 s here)."""
+    code = (
+        "import sys, ig_plugin, ig_plugin.cli\n"
+        "assert 'tensorflow' not in sys.modules, 'imported tensorflow'\n"
+        "from ig_plugin import IntegratedGradients, LayerState\n"
+        "assert 'tensorflow' in sys.modules and IntegratedGradients.__name__\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=300)
+
+
+def test_unknown_names_raise_attribute_errors():
+    with pytest.raises(AttributeError, match="no attribute 'Nothing'"):
+        ig_plugin.Nothing  # noqa: B018
