@@ -19,13 +19,10 @@ DEFAULT_DETERMINISTIC_STEPS = 50
 NT_TYPES = ("smoothgrad", "smoothgrad_sq", "vargrad")
 
 
-def check_n_samples(n_samples: Any, allow_none: bool) -> int | None:
-    """A positive int (numpy's too), or None where ``allow_none``."""
-    if n_samples is None and allow_none:
-        return None
+def check_n_samples(n_samples: Any) -> int:
+    """A positive int (numpy's too)."""
     if not is_int(n_samples):
-        expected = "an int or None" if allow_none else "an int"
-        raise TypeError(f"`n_samples` must be {expected}. Received: {describe(n_samples)}.")
+        raise TypeError(f"`n_samples` must be an int. Received: {describe(n_samples)}.")
     if n_samples < 1:
         raise ValueError(
             "Received an invalid value for `n_samples`, expected an int >= 1. "

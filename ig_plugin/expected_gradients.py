@@ -24,7 +24,12 @@ from ig_plugin._model_explainer import ModelExplainer
 from ig_plugin._quadrature import quadrature
 from ig_plugin._request import Request, prepare_request
 from ig_plugin._targets import TargetRule, choose_rule
-from ig_plugin._variant_params import check_deterministic_steps, check_n_samples, check_seed
+from ig_plugin._variant_params import (
+    DEFAULT_DETERMINISTIC_STEPS,
+    check_deterministic_steps,
+    check_n_samples,
+    check_seed,
+)
 
 #: alibi's metadata for this explainer; ``name`` and ``version`` are filled in by alibi's ``Base``.
 DEFAULT_META: dict = {
@@ -111,7 +116,7 @@ class ExpectedGradients(ModelExplainer):
         if not callable(model):
             raise TypeError(f"`model` must be a Keras model. Received: {type(model).__name__}")
         self.target_fn = _params.check_target_fn(target_fn)
-        self.n_samples = check_n_samples(n_samples, allow_none=True)
+        self.n_samples = None if n_samples is None else check_n_samples(n_samples)
         self.n_steps = check_deterministic_steps(n_steps, self.n_samples)
         self.seed = check_seed(seed)
         self.internal_batch_size = _params.check_internal_batch_size(internal_batch_size)
@@ -283,12 +288,12 @@ class ExpectedGradients(ModelExplainer):
 
     def _plan(self, n_rows: int) -> tuple[PlanFn, int]:
         """The plan of this explain's drawn pairs, and the pairs per sample."""
-        if self.n_samples is None:
-            n_steps = int(self.n_steps or 1)
-            alphas, weights = quadrature("gausslegendre", n_steps)
-            return every_row_plan(n_rows, alphas, weights), n_rows * n_steps
-        entropy = fresh_entropy() if self.seed is None else self.seed
-        return sampled_plan(entropy, self.n_samples, n_rows), self.n_samples
+        if self.n_samples is not None:
+            entropy = fresh_entropy() if self.seed is None else self.seed
+            return sampled_plan(entropy, self.n_samples, n_rows), self.n_samples
+        n_steps = DEFAULT_DETERMINISTIC_STEPS if self.n_steps is None else self.n_steps
+        alphas, weights = quadrature("gausslegendre", n_steps)
+        return every_row_plan(n_rows, alphas, weights), n_rows * n_steps
 
 
 def _explained(rule: TargetRule, outputs: np.ndarray) -> np.ndarray:

@@ -96,8 +96,7 @@ class NoiseTunnel(Explainer):
             )
         self.explainer = explainer
         self.nt_type = check_nt_type(nt_type)
-        n_copies = check_n_samples(n_samples, allow_none=False)
-        self.n_samples: int = n_copies if n_copies is not None else 1
+        self.n_samples = check_n_samples(n_samples)
         self.stdevs = check_stdevs(stdevs)
         self.seed = check_seed(seed)
         super().__init__(meta=copy.deepcopy(DEFAULT_META))
