@@ -11,7 +11,7 @@ EXTRAS ?= dev,ray
 PYTHON := $(VENV)/bin/python
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install test lint demo examples docs benchmark benchmark-smoke test-stacks test-tf-keras test-tf2.14 test-captum clean
+.PHONY: install test lint demo examples docs benchmark benchmark-smoke test-stacks test-tf-keras test-tf2.14 test-captum benchmark-expected-gradients clean
 
 $(PYTHON):
 	python3 -m venv $(VENV)
@@ -81,6 +81,14 @@ test-captum:
 	$(MAKE) install VENV=$(STACKS)/captum TF_REQUIREMENT="tensorflow-cpu==2.21.*" EXTRAS=dev
 	$(STACKS)/captum/bin/python -m pip install -q "torch==2.13.0" "captum==0.9.0"
 	$(STACKS)/captum/bin/python -m pytest tests/test_captum_agreement.py
+
+# Expected Gradients against shap's GradientExplainer (benchmarks/expected_gradients.py), in
+# its own venv: shap 0.49.1 is the newest release that installs beside numpy < 2 (alibi's cap)
+# and TensorFlow 2.21. About 10 minutes; writes benchmarks/results/expected_gradients.{json,rst}.
+benchmark-expected-gradients:
+	$(MAKE) install VENV=$(STACKS)/shap TF_REQUIREMENT="tensorflow-cpu==2.21.*" EXTRAS=dev
+	$(STACKS)/shap/bin/python -m pip install -q "shap==0.49.1"
+	$(STACKS)/shap/bin/python benchmarks/expected_gradients.py
 
 clean:
 	rm -rf $(VENV) $(STACKS) build dist *.egg-info examples/output .pytest_cache .mypy_cache .ruff_cache
