@@ -11,7 +11,7 @@ EXTRAS ?= dev,ray,serve
 PYTHON := $(VENV)/bin/python
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install test lint demo examples docs benchmark benchmark-smoke benchmark-serving test-alibi-runtime test-stacks test-tf-keras test-tf2.14 clean
+.PHONY: install test lint demo examples docs benchmark benchmark-smoke benchmark-serving test-alibi-runtime test-stacks test-tf-keras test-tf2.14 test-captum benchmark-expected-gradients clean
 
 $(PYTHON):
 	python3 -m venv $(VENV)
@@ -89,6 +89,22 @@ test-tf-keras:
 test-tf2.14:
 	$(MAKE) install VENV=$(STACKS)/tf2.14 TF_REQUIREMENT="tensorflow-cpu==2.14.1" EXTRAS=dev
 	IG_PLUGIN_EXPECT_KERAS="keras 2.14" $(STACKS)/tf2.14/bin/python -m pytest
+
+# Agreement with captum (GradientShap, NoiseTunnel over IntegratedGradients) on one MLP built
+# in PyTorch and in Keras: its own venv with TensorFlow 2.21, the CPU wheel of torch 2.13.0 (pip
+# takes it from this machine's disk when pinned) and captum 0.9.0; only that test file runs.
+test-captum:
+	$(MAKE) install VENV=$(STACKS)/captum TF_REQUIREMENT="tensorflow-cpu==2.21.*" EXTRAS=dev
+	$(STACKS)/captum/bin/python -m pip install -q "torch==2.13.0" "captum==0.9.0"
+	$(STACKS)/captum/bin/python -m pytest tests/test_captum_agreement.py
+
+# Expected Gradients against shap's GradientExplainer (benchmarks/expected_gradients.py), in
+# its own venv: shap 0.49.1 is the newest release that installs beside numpy < 2 (alibi's cap)
+# and TensorFlow 2.21. About 10 minutes; writes benchmarks/results/expected_gradients.{json,rst}.
+benchmark-expected-gradients:
+	$(MAKE) install VENV=$(STACKS)/shap TF_REQUIREMENT="tensorflow-cpu==2.21.*" EXTRAS=dev
+	$(STACKS)/shap/bin/python -m pip install -q "shap==0.49.1"
+	$(STACKS)/shap/bin/python benchmarks/expected_gradients.py
 
 clean:
 	rm -rf $(VENV) $(STACKS) build dist *.egg-info examples/output .pytest_cache .mypy_cache .ruff_cache

@@ -13,15 +13,19 @@ from ig_plugin._version import __version__
 
 if TYPE_CHECKING:
     from ig_plugin._layers import LayerState
+    from ig_plugin.expected_gradients import ExpectedGradients
     from ig_plugin.integrated_gradients import IntegratedGradients
+    from ig_plugin.noise_tunnel import NoiseTunnel
 
 #: Public name -> the module that defines it.
 _LAZY = {
+    "ExpectedGradients": "ig_plugin.expected_gradients",
     "IntegratedGradients": "ig_plugin.integrated_gradients",
     "LayerState": "ig_plugin._layers",
+    "NoiseTunnel": "ig_plugin.noise_tunnel",
 }
 
-__all__ = ["IntegratedGradients", "LayerState", "__version__"]
+__all__ = ["ExpectedGradients", "IntegratedGradients", "LayerState", "NoiseTunnel", "__version__"]
 
 
 def __getattr__(name: str) -> Any:

@@ -1,0 +1,136 @@
+"""Checking the background of Expected Gradients, and matching it with each explain's X.
+
+Numpy only, run before any TensorFlow work. The background is checked once, at construction,
+against what the model declares (as X is by :mod:`ig_plugin._inputs`, with the same per-array
+checks), and kept as a copy; each explain then checks that it fits X (same inputs, same feature
+shapes) and gives it X's dtypes, refusing values the cast would change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from ig_plugin._baselines import _check_cast
+from ig_plugin._inputs import Inputs, Layout, _as_model_dtype, _check_shape
+from ig_plugin._keras import DeclaredInput
+from ig_plugin._params import describe
+
+
+def _split(background: Any, declared: list[DeclaredInput] | None) -> tuple[tuple, Layout]:
+    """The background as one value per input (in the model's order for a dict) and its layout."""
+    if isinstance(background, np.ndarray):
+        return (background,), Layout("single")
+    if isinstance(background, Mapping):
+        keys = list(background)
+        if not keys or not all(isinstance(key, str) for key in keys):
+            raise TypeError(
+                "`background` as a dict must map input names (str) to arrays. "
+                f"Received: keys {keys[:5]}."
+            )
+        if declared is not None:
+            names = [d.name for d in declared]
+            if sorted(keys) != sorted(names):
+                raise ValueError(
+                    f"The model has {len(names)} input(s), named {names}: `background` as a dict "
+                    f"must have exactly these keys. Received: keys {keys}."
+                )
+            keys = names
+        return tuple(background[key] for key in keys), Layout("dict", tuple(keys))
+    if isinstance(background, (list, tuple)) and background:
+        return tuple(background), Layout("list")
+    raise TypeError(
+        "`background` must be a numpy array of background rows, or a list, tuple or dict of "
+        f"such arrays with one per model input. Received: {describe(background)}."
+    )
+
+
+def normalise_background(
+    background: Any, declared: list[DeclaredInput] | None, has_layer: bool
+) -> Inputs:
+    """Check the background rows and return a copy of them as :class:`Inputs`.
+
+    Parameters
+    ----------
+    background
+        M rows like the rows of X: an array, or one array per input (list, tuple or dict).
+    declared
+        The model's declared inputs, or None (then shapes are checked against X at explain).
+    has_layer
+        Attributions go to a layer: integer rows are fed to the model unchanged.
+
+    Raises
+    ------
+    TypeError
+        Not an array or a structure of arrays, or arrays of a dtype that cannot be explained.
+    ValueError
+        No rows, NaN or infinity, shapes that do not fit the model's declared inputs, or inputs
+        with different numbers of rows.
+    """
+    values, layout = _split(background, declared)
+    count = len(values)
+    names = ["background"] if layout.kind == "single" else []
+    if layout.kind == "dict":
+        names = [f"background[{key!r}]" for key in layout.keys]
+    elif layout.kind == "list":
+        names = [f"background[{i}]" for i in range(count)]
+    if declared is not None and count != len(declared):
+        raise ValueError(
+            f"The model has {len(declared)} input(s): `background` must hold one array per "
+            f"input. Received: {count} array(s)."
+        )
+    arrays = []
+    for position, (value, name) in enumerate(zip(values, names, strict=True)):
+        if not isinstance(value, np.ndarray):
+            raise TypeError(f"`{name}` must be a numpy array. Received: {describe(value)}.")
+        if value.ndim == 0 or value.shape[0] == 0:
+            raise ValueError(
+                f"`{name}` must have a leading axis with at least one background row. "
+                f"Received: shape {value.shape}."
+            )
+        spec = None if declared is None else declared[position]
+        if spec is not None:
+            _check_shape(value, spec, name)
+        # A copy: changing the caller's array later must not change the explainer.
+        arrays.append(np.array(_as_model_dtype(value, spec, has_layer, name)))
+    rows = [array.shape[0] for array in arrays]
+    if len(set(rows)) > 1:
+        raise ValueError(
+            f"Every array of `background` must have the same number of rows. Received: {rows} rows."
+        )
+    return Inputs(arrays=tuple(arrays), layout=layout)
+
+
+def match_background(background: Inputs, inputs: Inputs) -> tuple[np.ndarray, ...]:
+    """The background arrays in the order of X's inputs, with X's feature shapes and dtypes.
+
+    Raises
+    ------
+    ValueError
+        The background and X have different inputs or feature shapes, or a background value does
+        not survive the cast to X's dtype (overflow, a fraction for integer ids).
+    """
+    arrays, keys = background.arrays, background.layout.keys
+    if inputs.layout.kind == "dict" and background.layout.kind == "dict":
+        if sorted(keys) != sorted(inputs.layout.keys):
+            raise ValueError(
+                f"`X` must have the keys of the background: {sorted(keys)}. "
+                f"Received: keys {sorted(inputs.layout.keys)}."
+            )
+        arrays = tuple(arrays[keys.index(key)] for key in inputs.layout.keys)
+    if len(arrays) != len(inputs.arrays):
+        raise ValueError(
+            f"`X` must have one array per array of the background ({len(arrays)}). "
+            f"Received: {len(inputs.arrays)}."
+        )
+    matched = []
+    for x, rows, name in zip(inputs.arrays, arrays, inputs.names, strict=True):
+        if x.shape[1:] != rows.shape[1:]:
+            raise ValueError(
+                f"`{name}` must have rows of the background's shape {rows.shape[1:]}. "
+                f"Received: shape {x.shape}."
+            )
+        matched.append(_check_cast(rows, x, "background"))
+    return tuple(matched)

@@ -1,0 +1,303 @@
+"""Expected Gradients: Integrated Gradients averaged over baselines drawn from a background, as an
+alibi ``Explainer`` on ig_plugin's compiled, streaming gradient loop."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+from alibi.api.interfaces import Explanation
+
+from ig_plugin import _params
+from ig_plugin._background import match_background, normalise_background
+from ig_plugin._compiled import PathEnds
+from ig_plugin._completeness import attribution_sums, warn_if_not_differentiable
+from ig_plugin._drawn_paths import integrate_drawn, mean_start_outputs
+from ig_plugin._draws import PlanFn, every_row_plan, fresh_entropy, sampled_plan
+from ig_plugin._inputs import ArrayOrList
+from ig_plugin._keras import declared_inputs
+from ig_plugin._layers import choose_layer
+from ig_plugin._model_explainer import ModelExplainer
+from ig_plugin._quadrature import quadrature
+from ig_plugin._request import Request, prepare_request
+from ig_plugin._targets import TargetRule, choose_rule
+from ig_plugin._variant_params import (
+    DEFAULT_DETERMINISTIC_STEPS,
+    check_deterministic_steps,
+    check_n_samples,
+    check_seed,
+)
+
+#: alibi's metadata for this explainer; ``name`` and ``version`` are filled in by alibi's ``Base``.
+DEFAULT_META: dict = {
+    "name": None,
+    "type": ["whitebox"],
+    "explanations": ["local"],
+    "params": {},
+    "version": None,
+}
+
+
+class ExpectedGradients(ModelExplainer):
+    """Expected Gradients (Erion et al., 2021), the method of shap's ``GradientExplainer`` and
+    captum's ``GradientShap``, for TensorFlow/Keras models.
+
+    Integrated Gradients needs one baseline; Expected Gradients averages it over a background
+    distribution instead. Sample x's attribution is the expectation, over background rows b and
+    over ``alpha ~ U(0, 1)``, of ``(x - b) * dF(b + alpha * (x - b)) / dx``: the mean over b of
+    ``IG(x, baseline=b)``. Its attributions add up to ``F(x) - mean over b of F(b)`` in
+    expectation.
+
+    The gradients run in ig_plugin's compiled loop, ``internal_batch_size`` points at a time, so
+    memory stays flat however large N and ``n_samples`` are.
+
+    Parameters
+    ----------
+    model
+        A Keras model: Functional, Sequential or subclassed, with one or several inputs.
+    background
+        M rows to draw baselines from, shaped like the rows of X: an array ``(M, *features)``,
+        or one array per model input (a list, tuple or dict by input name, like X). Typically a
+        sample of the training data. It is copied, and saved with the explainer.
+    n_samples
+        Draws per explained sample: each takes a background row and ``alpha`` at random. None
+        selects the deterministic mode: every background row at ``n_steps`` Gauss-Legendre
+        nodes, the exact mean over the rows of Integrated Gradients, at a cost of
+        ``M * n_steps`` gradients per sample.
+    seed
+        None: fresh draws on every :meth:`explain`. An int: sample ``i`` of X always gets the
+        same draws, from a random stream derived from the seed and ``i``; they do not depend on
+        ``internal_batch_size``, on the other samples or on how the samples are processed.
+    layer
+        Attribute to a layer instead of the inputs (see :class:`~ig_plugin.IntegratedGradients`):
+        the paths then run from the layer's value on each background row to its value on x,
+        while the model gets the real inputs x. ``forward_kwargs`` must then be shared by all
+        samples (e.g. ``training=False``): the layer's values on the background are recorded
+        once, without a sample's own arrays.
+    target_fn
+        A function applied to the model's predictions on X that returns the target of each
+        sample, e.g. ``functools.partial(np.argmax, axis=1)``.
+    internal_batch_size
+        Most path points per gradient batch, and most samples per forward pass: peak memory
+        grows with it, not with N or ``n_samples``.
+    n_steps
+        Deterministic mode only: Gauss-Legendre nodes per background row (default 50, the
+        default of :class:`~ig_plugin.IntegratedGradients`, so the deterministic mode equals the
+        mean over the rows of ``IntegratedGradients(model).explain(X, baselines=row)``).
+
+    Examples
+    --------
+    >>> import numpy as np, keras
+    >>> from ig_plugin import ExpectedGradients
+    >>> inputs = keras.Input((3,))
+    >>> model = keras.Model(inputs, keras.layers.Dense(1, use_bias=False)(inputs))
+    >>> model.layers[1].set_weights([np.array([[1.0], [2.0], [3.0]])])
+    >>> background = np.array([[0.0, 0.0, 0.0], [2.0, 2.0, 2.0]], dtype="float32")
+    >>> explainer = ExpectedGradients(model, background, n_samples=None)
+    >>> explainer.explain(np.ones((1, 3), dtype="float32")).attributions[0].round(4)
+    array([[0., 0., 0.]], dtype=float32)
+    """
+
+    def __init__(
+        self,
+        model: Callable[..., Any],
+        background: ArrayOrList,
+        n_samples: int | None = 200,
+        seed: int | None = None,
+        layer: Any | None = None,
+        target_fn: Callable | None = None,
+        internal_batch_size: int = 100,
+        *,
+        n_steps: int | None = None,
+    ) -> None:
+        if not callable(model):
+            raise TypeError(f"`model` must be a Keras model. Received: {type(model).__name__}")
+        self.target_fn = _params.check_target_fn(target_fn)
+        self.n_samples = None if n_samples is None else check_n_samples(n_samples)
+        self.n_steps = check_deterministic_steps(n_steps, self.n_samples)
+        self.seed = check_seed(seed)
+        self.internal_batch_size = _params.check_internal_batch_size(internal_batch_size)
+        choice = choose_layer(model, layer)
+        self._background = normalise_background(
+            background, declared_inputs(model), choice.layer is not None
+        )
+        super().__init__(meta=copy.deepcopy(DEFAULT_META))
+        self.meta["params"].update(
+            target_fn=_params.describe_callable(self.target_fn),
+            n_samples=self.n_samples,
+            n_steps=self.n_steps,
+            seed=self.seed,
+            internal_batch_size=self.internal_batch_size,
+            layer=choice.meta,
+            background_rows=self.background_rows,
+        )
+        self._attach(model, layer, choice)
+
+    @property
+    def background(self) -> ArrayOrList:
+        """The background rows, structured as given (an array, a list or a dict of arrays)."""
+        packed: ArrayOrList = self._background.model_input(self._background.arrays)
+        return packed
+
+    @property
+    def background_rows(self) -> int:
+        """M, the number of background rows."""
+        return self._background.n_samples
+
+    def explain(
+        self,
+        X: ArrayOrList,
+        forward_kwargs: dict | None = None,
+        target: int | list | tuple | np.ndarray | None = None,
+        attribute_to_layer_inputs: bool = False,
+        *,
+        targets: list | tuple | np.ndarray | str | None = None,
+        output: int | str | None = None,
+        progress_bar: bool = False,
+    ) -> Explanation:
+        """Attribute the model's output on each sample of X to the input (or layer) features.
+
+        Parameters
+        ----------
+        X
+            As for :meth:`IntegratedGradients.explain <ig_plugin.IntegratedGradients.explain>`:
+            an array, or one array per model input (a list or a dict by input name, as the
+            background was given), with rows shaped like the background's.
+        forward_kwargs
+            Extra keyword arguments for every model call. Array-likes with leading dimension N
+            follow their sample: its paths and its reference outputs ``F(b)`` get its row
+            (without a layer only).
+        target
+            Which output to explain, as for ``IntegratedGradients``: an int, one int per sample,
+            or an ``(N, rank - 1)`` array for outputs of rank > 2; None for a scalar output.
+        attribute_to_layer_inputs
+            With a layer, attribute to its inputs instead of its outputs.
+        targets
+            Several targets per sample from one pass (see ``IntegratedGradients``):
+            attributions get shape ``(N, K, *features)``, deltas ``(N, K)``.
+        output
+            For a model with several output tensors, which one to explain (index or name).
+        progress_bar
+            Show a tqdm progress bar over the gradient evaluations.
+
+        Returns
+        -------
+        alibi.api.interfaces.Explanation
+            ``data`` holds ``attributions`` (a list: one array per input or layer tensor, in its
+            dtype), ``X``, ``forward_kwargs``, ``predictions`` (the model output on X),
+            ``target``, ``expected_value`` (per sample, the explained output averaged over the
+            background rows, shape ``(N,)``) and ``deltas``: ``sum(attributions) - (F(x) -
+            expected_value)``, zero in expectation (and, up to quadrature, in the deterministic
+            mode). So ``sum(attributions) + expected_value`` estimates ``F(x)``.
+        """
+        request, background = self._prepare(
+            X, forward_kwargs, target, attribute_to_layer_inputs, targets, output, progress_bar
+        )
+        compiled = self._compiled_model()
+        batch = self.internal_batch_size
+        predictions, table, ends = compiled.path_ends(
+            request.inputs, background, request.kwargs, batch, request.call
+        )
+        rule = choose_rule(request.target, request.targets, self.target_fn, predictions)
+        paths = PathEnds(table, ends, request.inputs.arrays)
+        start_outputs = mean_start_outputs(compiled, paths, request.kwargs, request.call, batch)
+        plan, pairs_per_sample = self._plan(len(table[0]))
+        attributions = integrate_drawn(
+            compiled,
+            paths,
+            request.kwargs,
+            rule,
+            request.call,
+            plan,
+            pairs_per_sample,
+            batch,
+            request.show_progress,
+        )
+        expected_value = _explained(rule, start_outputs)
+        changes = _explained(rule, predictions) - expected_value
+        warn_if_not_differentiable(attributions, changes, rule.many)
+        data = {
+            "attributions": attributions,
+            "X": X,
+            "forward_kwargs": request.kwargs.as_dict(),
+            "predictions": predictions,
+            "deltas": attribution_sums(attributions, rule.many) - changes,
+            "target": rule.target,
+            "expected_value": expected_value,
+        }
+        return Explanation(meta=copy.deepcopy(self.meta), data=data)
+
+    def validate(
+        self,
+        X: ArrayOrList,
+        forward_kwargs: dict | None = None,
+        target: int | list | tuple | np.ndarray | None = None,
+        attribute_to_layer_inputs: bool = False,
+        *,
+        targets: list | tuple | np.ndarray | str | None = None,
+        output: int | str | None = None,
+        progress_bar: bool = False,
+    ) -> None:
+        """Check :meth:`explain`'s arguments without explaining, and without running the model.
+
+        Raises
+        ------
+        TypeError, ValueError
+            An argument is invalid; the message names it and says what was received.
+        """
+        self._prepare(
+            X, forward_kwargs, target, attribute_to_layer_inputs, targets, output, progress_bar
+        )
+
+    def _prepare(
+        self,
+        X: Any,
+        forward_kwargs: Any,
+        target: Any,
+        attribute_to_layer_inputs: Any,
+        targets: Any,
+        output: Any,
+        progress_bar: Any,
+    ) -> tuple[Request, tuple[np.ndarray, ...]]:
+        """explain's arguments checked (the core's checks) and the background matched to X."""
+        self._check_has_model()
+        request = prepare_request(
+            self,
+            X,
+            forward_kwargs,
+            None,
+            target,
+            targets,
+            attribute_to_layer_inputs,
+            output,
+            progress_bar,
+        )
+        # The paths start at background rows: the zero baselines the core made are not needed.
+        request = request._replace(baselines=())
+        if self.layer is not None and request.kwargs.per_sample:
+            raise ValueError(
+                "`forward_kwargs` with per-sample arrays cannot be combined with `layer` in "
+                "ExpectedGradients: the layer's values on the background rows are recorded once "
+                "for all samples. Received: per-sample arrays for "
+                f"{sorted(request.kwargs.per_sample)}."
+            )
+        return request, match_background(self._background, request.inputs)
+
+    def _plan(self, n_rows: int) -> tuple[PlanFn, int]:
+        """The plan of this explain's drawn pairs, and the pairs per sample."""
+        if self.n_samples is not None:
+            entropy = fresh_entropy() if self.seed is None else self.seed
+            return sampled_plan(entropy, self.n_samples, n_rows), self.n_samples
+        n_steps = DEFAULT_DETERMINISTIC_STEPS if self.n_steps is None else self.n_steps
+        alphas, weights = quadrature("gausslegendre", n_steps)
+        return every_row_plan(n_rows, alphas, weights), n_rows * n_steps
+
+
+def _explained(rule: TargetRule, outputs: np.ndarray) -> np.ndarray:
+    """The explained scalar of each row of model outputs, float64: ``(N,)``, or ``(N, K)``."""
+    targets = None if rule.target is None else tf.constant(rule.target)
+    selected: np.ndarray = rule.select(tf.constant(outputs), targets).numpy()
+    return selected.astype(np.float64)
