@@ -50,15 +50,18 @@ class Request(NamedTuple):
 def prepare_request(
     explainer: Any,
     X: Any,
-    forward_kwargs: Any,
-    baselines: Any,
-    target: Any,
-    targets: Any,
-    attribute_to_layer_inputs: Any,
-    output: Any,
-    progress_bar: Any,
+    *,
+    forward_kwargs: Any = None,
+    baselines: Any = None,
+    target: Any = None,
+    targets: Any = None,
+    attribute_to_layer_inputs: Any = False,
+    output: Any = None,
+    progress_bar: Any = False,
 ) -> Request:
     """Check ``explain``'s arguments against the explainer and its model.
+
+    The arguments after X are ``explain``'s, by name; a variant passes those it has.
 
     Raises
     ------

@@ -267,13 +267,12 @@ class ExpectedGradients(ModelExplainer):
         request = prepare_request(
             self,
             X,
-            forward_kwargs,
-            None,
-            target,
-            targets,
-            attribute_to_layer_inputs,
-            output,
-            progress_bar,
+            forward_kwargs=forward_kwargs,
+            target=target,
+            targets=targets,
+            attribute_to_layer_inputs=attribute_to_layer_inputs,
+            output=output,
+            progress_bar=progress_bar,
         )
         # The paths start at background rows: the zero baselines the core made are not needed.
         request = request._replace(baselines=())

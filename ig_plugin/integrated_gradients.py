@@ -310,13 +310,13 @@ class IntegratedGradients(Explainer):
         request = prepare_request(
             self,
             X,
-            forward_kwargs,
-            baselines,
-            target,
-            targets,
-            attribute_to_layer_inputs,
-            output,
-            progress_bar,
+            forward_kwargs=forward_kwargs,
+            baselines=baselines,
+            target=target,
+            targets=targets,
+            attribute_to_layer_inputs=attribute_to_layer_inputs,
+            output=output,
+            progress_bar=progress_bar,
         )
         compiled = self._compiled_model()
         batch = self.internal_batch_size
@@ -387,11 +387,11 @@ class IntegratedGradients(Explainer):
         prepare_request(
             self,
             X,
-            forward_kwargs,
-            baselines,
-            target,
-            targets,
-            attribute_to_layer_inputs,
-            output,
-            progress_bar,
+            forward_kwargs=forward_kwargs,
+            baselines=baselines,
+            target=target,
+            targets=targets,
+            attribute_to_layer_inputs=attribute_to_layer_inputs,
+            output=output,
+            progress_bar=progress_bar,
         )

@@ -175,13 +175,8 @@ class NoiseTunnel(Explainer):
         request = prepare_request(
             wrapped,
             X,
-            explain_kwargs.get("forward_kwargs"),
-            None,
-            None,
-            None,
-            False,
-            explain_kwargs.get("output"),
-            False,
+            forward_kwargs=explain_kwargs.get("forward_kwargs"),
+            output=explain_kwargs.get("output"),
         )
         arrays = request.inputs.arrays
         stdevs = self._per_input(arrays, request.inputs.names)
