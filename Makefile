@@ -100,7 +100,7 @@ test-captum:
 
 # Expected Gradients against shap's GradientExplainer (benchmarks/expected_gradients.py), in
 # its own venv: shap 0.49.1 is the newest release that installs beside numpy < 2 (alibi's cap)
-# and TensorFlow 2.21. About 10 minutes; writes benchmarks/results/expected_gradients.{json,rst}.
+# and TensorFlow 2.21. About 15 minutes; writes benchmarks/results/expected_gradients.{json,rst}.
 benchmark-expected-gradients:
 	$(MAKE) install VENV=$(STACKS)/shap TF_REQUIREMENT="tensorflow-cpu==2.21.*" EXTRAS=dev
 	$(STACKS)/shap/bin/python -m pip install -q "shap==0.49.1"
