@@ -29,4 +29,6 @@ nitpick_ignore_regex = [
     (r"py:.*", r"mlserver\..*"),
     (r"py:.*", r"(Explanation|Figure|Axes|ArrayOrList|OutputPick|Any|Callable|Sequence)"),
     (r"py:.*", r"(optional|array-like|ndarray|callable|str|int|float|bool|dict|list|tuple)"),
+    # The explainers' shared ``load`` returns an instance of the class it is called on.
+    (r"py:class", r"ig_plugin\._model_explainer\.Self"),
 ]

@@ -2,8 +2,8 @@
 again on another model, compiled passes built once per model, pickling without TensorFlow
 objects, copies, and saving and loading in alibi's layout.
 
-:class:`ModelExplainer` is the base of :class:`~ig_plugin.ExpectedGradients` (and can be of
-:class:`~ig_plugin.IntegratedGradients`, which holds the same code). A subclass calls
+:class:`ModelExplainer` is the base of :class:`~ig_plugin.IntegratedGradients` and
+:class:`~ig_plugin.ExpectedGradients`. A subclass calls
 :meth:`ModelExplainer._attach` in its ``__init__``, after alibi's ``Explainer.__init__``, and
 keeps its own settings as plain Python or numpy values: those are what a save writes.
 """
@@ -149,7 +149,8 @@ class ModelExplainer(Explainer):
         """Save the explainer to the folder ``path``, in alibi's layout.
 
         The model is not saved: pass it to :meth:`load`. ``alibi.saving.load_explainer`` reads
-        the folder too.
+        the folder too. Unlike alibi, a layer nested in a sub-model can be saved; it is found
+        again by its path of layer names.
 
         Parameters
         ----------

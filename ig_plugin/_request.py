@@ -68,11 +68,7 @@ def prepare_request(
     TypeError, ValueError
         An argument is invalid; the message names it and says what was received.
     """
-    if explainer.model is None:
-        raise ValueError(
-            "This explainer has no model: it was unpickled or loaded without one. "
-            "Call reset_predictor(model) first, or load it with IntegratedGradients.load."
-        )
+    explainer._check_has_model()
     target_fn = explainer.meta["params"]["target_fn"]
     given = [
         name

@@ -263,7 +263,6 @@ class ExpectedGradients(ModelExplainer):
         progress_bar: Any,
     ) -> tuple[Request, tuple[np.ndarray, ...]]:
         """explain's arguments checked (the core's checks) and the background matched to X."""
-        self._check_has_model()
         request = prepare_request(
             self,
             X,

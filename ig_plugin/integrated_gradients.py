@@ -3,28 +3,23 @@
 from __future__ import annotations
 
 import copy
-import dataclasses
-import os
-import threading
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from alibi.api.interfaces import Explainer, Explanation
+from alibi.api.interfaces import Explanation
 
-from ig_plugin import _params, _saving
-from ig_plugin._compiled import CompiledModel, PathEnds
+from ig_plugin import _params
+from ig_plugin._compiled import PathEnds
 from ig_plugin._completeness import attribution_sums, output_changes, warn_if_not_differentiable
 from ig_plugin._gradient_loop import SharedSteps
 from ig_plugin._inputs import ArrayOrList
 from ig_plugin._integration import Paths, integrate_fixed, integrate_refined
-from ig_plugin._layers import LayerState, choose_layer, find_layer_again
+from ig_plugin._layers import choose_layer
+from ig_plugin._model_explainer import ModelExplainer
 from ig_plugin._quadrature import quadrature
 from ig_plugin._request import prepare_request
 from ig_plugin._targets import choose_rule
-from ig_plugin._version import __version__
-
-_COMPILE_LOCK = threading.Lock()
 
 #: alibi's metadata for this explainer; ``name`` and ``version`` are filled in by alibi's ``Base``.
 DEFAULT_META: dict = {
@@ -36,7 +31,7 @@ DEFAULT_META: dict = {
 }
 
 
-class IntegratedGradients(Explainer):
+class IntegratedGradients(ModelExplainer):
     """Integrated Gradients (Sundararajan et al., 2017) for TensorFlow/Keras models.
 
     A drop-in for ``alibi.explainers.IntegratedGradients``: the same arguments, the same
@@ -125,129 +120,7 @@ class IntegratedGradients(Explainer):
         )
         if self.n_steps == _params.AUTO:
             self.meta["params"].update(tolerance=self.tolerance, max_steps=self.max_steps)
-        if choice.meta == LayerState.CALLABLE.value:
-            self.callable_layer = layer  # alibi's attribute name: alibi.saving reads it
-        self._layer_choice = choice
-        self.model, self.layer = model, choice.layer
-        self._signature = _saving.static_signature(model)
-
-    def reset_predictor(self, predictor: Callable[..., Any]) -> None:
-        """Explain ``predictor`` from now on (e.g. after loading a saved explainer).
-
-        The layer, if any, is found again in ``predictor``: through the callable, at the same
-        index in ``predictor.layers``, or by the same path of layer names for a nested layer.
-
-        Parameters
-        ----------
-        predictor
-            The new Keras model.
-
-        Raises
-        ------
-        TypeError
-            ``predictor`` is not callable.
-        ValueError
-            ``predictor`` has no layer where the explainer's layer was; or, right after
-            loading, its declared input or output shapes differ from the saved model's, or the
-            layer found has another name or class than the saved one.
-        """
-        if not callable(predictor):
-            raise TypeError(
-                f"`predictor` must be a Keras model. Received: {type(predictor).__name__}"
-            )
-        loaded = self.__dict__.get("_loaded", False)
-        if loaded:
-            _saving.check_signature(self._signature, predictor)
-        choice = find_layer_again(
-            predictor, self._layer_choice, getattr(self, "callable_layer", None), loaded
-        )
-        # Checked in full: only now is the explainer no longer one fresh from a file.
-        self.__dict__.pop("_loaded", None)
-        self._layer_choice = choice
-        self.model, self.layer = predictor, choice.layer
-        self._signature = _saving.static_signature(predictor) or self._signature
-
-    def _compiled_model(self) -> CompiledModel:
-        # Rebuilt whenever model or layer changed, also when assigned directly as alibi.saving does.
-        with _COMPILE_LOCK:  # threads explaining at once share one set of traces
-            compiled = self.__dict__.get("_compiled")
-            if (
-                compiled is None
-                or compiled.model is not self.model
-                or compiled.layer is not self.layer
-            ):
-                compiled = self._compiled = CompiledModel(self.model, self.layer)
-            return compiled
-
-    def __getstate__(self) -> dict:
-        # Plain Python state only: the model, the layer and the compiled functions are
-        # TensorFlow objects; they are left out here and rebuilt from the model given at load.
-        state = self.__dict__.copy()
-        for name in ("_compiled", "model", "layer"):
-            state.pop(name, None)
-        state["_layer_choice"] = dataclasses.replace(self._layer_choice, layer=None)
-        state["_saved_with"] = __version__
-        return state
-
-    def __copy__(self) -> IntegratedGradients:
-        # The copy explains the same model: share it (and the layer), compile afresh.
-        clone = type(self).__new__(type(self))
-        clone.__dict__.update({k: v for k, v in self.__dict__.items() if k != "_compiled"})
-        return clone
-
-    def __deepcopy__(self, memo: dict) -> IntegratedGradients:
-        # Plain state is copied; the model and its layer are shared, never deep-copied.
-        shared = {"model", "layer", "_layer_choice", "_compiled"}
-        clone = type(self).__new__(type(self))
-        memo[id(self)] = clone
-        for key, value in self.__dict__.items():
-            if key not in shared:
-                clone.__dict__[key] = copy.deepcopy(value, memo)
-        clone.__dict__.update(model=self.model, layer=self.layer, _layer_choice=self._layer_choice)
-        return clone
-
-    def __setstate__(self, state: dict) -> None:
-        _saving.warn_if_other_version(state.pop("_saved_with", None))
-        self.__dict__.update(state, model=None, layer=None, _loaded=True)
-
-    def save(self, path: str | os.PathLike) -> None:
-        """Save the explainer to the folder ``path``, in alibi's layout.
-
-        The model is not saved: pass it to :meth:`load`. ``alibi.saving.load_explainer`` reads
-        the folder too. Unlike alibi, a layer nested in a sub-model can be saved; it is found
-        again by its path of layer names.
-
-        Parameters
-        ----------
-        path
-            A folder; created if missing. Its ``meta.dill`` and ``explainer.dill`` are replaced.
-        """
-        _saving.save(self, path)
-
-    @classmethod
-    def load(cls, path: str | os.PathLike, predictor: Any) -> IntegratedGradients:
-        """Load an explainer saved with :meth:`save` (or ``alibi.saving.save_explainer``).
-
-        Loading unpickles the folder's files, which can run code: load only folders you trust.
-
-        Parameters
-        ----------
-        path
-            The folder the explainer was saved to.
-        predictor
-            The model to explain; it must have the saved layer and, where it declares them, the
-            saved input and output shapes. It is not changed.
-
-        Raises
-        ------
-        FileNotFoundError
-            The folder or one of its files is missing.
-        ValueError
-            A file cannot be read, the folder holds another explainer, or the model does not
-            fit (a missing layer, other input or output shapes).
-        """
-        explainer: IntegratedGradients = _saving.load(cls, path, predictor)
-        return explainer
+        self._attach(model, layer, choice)
 
     def explain(
         self,

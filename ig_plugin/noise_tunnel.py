@@ -83,7 +83,7 @@ class NoiseTunnel(Explainer):
 
     def __init__(
         self,
-        explainer: Wrapped,
+        explainer: IntegratedGradients | ExpectedGradients,
         nt_type: str = "smoothgrad",
         n_samples: int = 5,
         stdevs: float | tuple[float, ...] = 1.0,

@@ -155,6 +155,16 @@ def test_metadata_is_json_safe_with_a_callable_target_fn():
     )
 
 
+def test_an_unpickled_explainer_asks_for_its_model_then_explains_as_before():
+    model, explainer = make_explainer("top-level object")
+    expected = explainer.explain(X).attributions[0]
+    unpickled = dill.loads(dill.dumps(explainer))
+    with pytest.raises(ValueError, match=r"no model.*reset_predictor.*IntegratedGradients\.load"):
+        unpickled.explain(X)
+    unpickled.reset_predictor(model)
+    np.testing.assert_allclose(unpickled.explain(X).attributions[0], expected, rtol=1e-6)
+
+
 def test_loading_a_folder_saved_by_another_version_warns(tmp_path, monkeypatch):
     model, explainer = make_explainer("none")
     explainer.save(tmp_path)
