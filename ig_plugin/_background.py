@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ig_plugin._baselines import _check_cast
-from ig_plugin._inputs import Inputs, Layout, _as_model_dtype, _check_shape
+from ig_plugin._inputs import Inputs, Layout, checked_array
 from ig_plugin._keras import DeclaredInput
 from ig_plugin._params import describe
 
@@ -81,20 +81,19 @@ def normalise_background(
             f"The model has {len(declared)} input(s): `background` must hold one array per "
             f"input. Received: {count} array(s)."
         )
-    arrays = []
-    for position, (value, name) in enumerate(zip(values, names, strict=True)):
-        if not isinstance(value, np.ndarray):
-            raise TypeError(f"`{name}` must be a numpy array. Received: {describe(value)}.")
-        if value.ndim == 0 or value.shape[0] == 0:
-            raise ValueError(
-                f"`{name}` must have a leading axis with at least one background row. "
-                f"Received: shape {value.shape}."
+    # Copies: changing the caller's arrays later must not change the explainer.
+    arrays = [
+        np.array(
+            checked_array(
+                value,
+                None if declared is None else declared[position],
+                has_layer,
+                name,
+                rows="a leading axis with at least one background row",
             )
-        spec = None if declared is None else declared[position]
-        if spec is not None:
-            _check_shape(value, spec, name)
-        # A copy: changing the caller's array later must not change the explainer.
-        arrays.append(np.array(_as_model_dtype(value, spec, has_layer, name)))
+        )
+        for position, (value, name) in enumerate(zip(values, names, strict=True))
+    ]
     rows = [array.shape[0] for array in arrays]
     if len(set(rows)) > 1:
         raise ValueError(

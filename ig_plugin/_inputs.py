@@ -124,6 +124,27 @@ def _expected_shape(declared: DeclaredInput) -> str:
     return "(" + ", ".join(["N", *("None" if d is None else str(d) for d in declared.shape)]) + ")"
 
 
+def checked_array(
+    value: Any,
+    spec: DeclaredInput | None,
+    has_layer: bool,
+    name: str,
+    rows: str = "a leading batch axis with at least one sample",
+) -> np.ndarray:
+    """One array of X (or of a background) checked against its declared input and cast to the
+    model's dtype; ``rows`` says what its leading axis must hold, for the message."""
+    if not isinstance(value, np.ndarray):
+        raise TypeError(
+            f"`{name}` must be a numpy array (use np.asarray to convert). "
+            f"Received: {describe(value)}."
+        )
+    if value.ndim == 0 or value.shape[0] == 0:
+        raise ValueError(f"`{name}` must have {rows}. Received: shape {value.shape}.")
+    if spec is not None:
+        _check_shape(value, spec, name)
+    return _as_model_dtype(value, spec, has_layer, name)
+
+
 def _check_shape(array: np.ndarray, declared: DeclaredInput, name: str) -> None:
     shape = array.shape[1:]
     if len(shape) == len(declared.shape) and all(
@@ -208,22 +229,10 @@ def normalise_inputs(
     names = Inputs(values, layout).names
     if declared is not None:
         _check_count(values, layout, declared)
-    arrays = []
-    for position, (value, name) in enumerate(zip(values, names, strict=True)):
-        if not isinstance(value, np.ndarray):
-            raise TypeError(
-                f"`{name}` must be a numpy array (use np.asarray to convert). "
-                f"Received: {describe(value)}."
-            )
-        if value.ndim == 0 or value.shape[0] == 0:
-            raise ValueError(
-                f"`{name}` must have a leading batch axis with at least one sample. "
-                f"Received: shape {value.shape}."
-            )
-        spec = None if declared is None else declared[position]
-        if spec is not None:
-            _check_shape(value, spec, name)
-        arrays.append(_as_model_dtype(value, spec, has_layer, name))
+    arrays = [
+        checked_array(value, None if declared is None else declared[position], has_layer, name)
+        for position, (value, name) in enumerate(zip(values, names, strict=True))
+    ]
     sizes = [array.shape[0] for array in arrays]
     if len(set(sizes)) > 1:
         raise ValueError(
