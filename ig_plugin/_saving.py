@@ -27,6 +27,20 @@ META_FILE, EXPLAINER_FILE = "meta.dill", "explainer.dill"
 Signature = dict[str, Any]
 
 
+def whitebox_local_meta() -> dict:
+    """A fresh alibi ``meta`` for an explainer of ours: white-box, local explanations.
+
+    alibi's ``Base`` fills in ``name`` and ``version``; the explainer adds its ``params``.
+    """
+    return {
+        "name": None,
+        "type": ["whitebox"],
+        "explanations": ["local"],
+        "params": {},
+        "version": None,
+    }
+
+
 def static_signature(model: Any) -> Signature | None:
     """The input and output shapes a model declares, or None if it declares none (subclassed)."""
     inputs, outputs = declared_inputs(model), getattr(model, "outputs", None)

@@ -23,6 +23,7 @@ from ig_plugin._layers import choose_layer
 from ig_plugin._model_explainer import ModelExplainer
 from ig_plugin._quadrature import quadrature
 from ig_plugin._request import Request, prepare_request
+from ig_plugin._saving import whitebox_local_meta
 from ig_plugin._targets import TargetRule, choose_rule
 from ig_plugin._variant_params import (
     DEFAULT_DETERMINISTIC_STEPS,
@@ -30,15 +31,6 @@ from ig_plugin._variant_params import (
     check_n_samples,
     check_seed,
 )
-
-#: alibi's metadata for this explainer; ``name`` and ``version`` are filled in by alibi's ``Base``.
-DEFAULT_META: dict = {
-    "name": None,
-    "type": ["whitebox"],
-    "explanations": ["local"],
-    "params": {},
-    "version": None,
-}
 
 
 class ExpectedGradients(ModelExplainer):
@@ -124,7 +116,7 @@ class ExpectedGradients(ModelExplainer):
         self._background = normalise_background(
             background, declared_inputs(model), choice.layer is not None
         )
-        super().__init__(meta=copy.deepcopy(DEFAULT_META))
+        super().__init__(meta=whitebox_local_meta())
         self.meta["params"].update(
             target_fn=_params.describe_callable(self.target_fn),
             n_samples=self.n_samples,

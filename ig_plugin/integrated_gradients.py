@@ -19,16 +19,8 @@ from ig_plugin._layers import choose_layer
 from ig_plugin._model_explainer import ModelExplainer
 from ig_plugin._quadrature import quadrature
 from ig_plugin._request import prepare_request
+from ig_plugin._saving import whitebox_local_meta
 from ig_plugin._targets import choose_rule
-
-#: alibi's metadata for this explainer; ``name`` and ``version`` are filled in by alibi's ``Base``.
-DEFAULT_META: dict = {
-    "name": None,
-    "type": ["whitebox"],
-    "explanations": ["local"],
-    "params": {},
-    "version": None,
-}
 
 
 class IntegratedGradients(ModelExplainer):
@@ -110,7 +102,7 @@ class IntegratedGradients(ModelExplainer):
             self.n_steps, tolerance, max_steps
         )
         choice = choose_layer(model, layer)
-        super().__init__(meta=copy.deepcopy(DEFAULT_META))
+        super().__init__(meta=whitebox_local_meta())
         self.meta["params"].update(
             target_fn=_params.describe_callable(self.target_fn),
             method=self.method,

@@ -14,19 +14,12 @@ from ig_plugin import _saving
 from ig_plugin._draws import fresh_entropy
 from ig_plugin._inputs import ArrayOrList
 from ig_plugin._request import prepare_request
+from ig_plugin._saving import whitebox_local_meta
 from ig_plugin._smoothing import RunningMoments, Smoother, noisy_copy
 from ig_plugin._targets import choose_rule
 from ig_plugin._variant_params import check_n_samples, check_nt_type, check_seed, check_stdevs
 from ig_plugin.expected_gradients import ExpectedGradients
 from ig_plugin.integrated_gradients import IntegratedGradients
-
-DEFAULT_META: dict = {
-    "name": None,
-    "type": ["whitebox"],
-    "explanations": ["local"],
-    "params": {},
-    "version": None,
-}
 
 #: Explainers NoiseTunnel can wrap.
 WRAPPABLE = (IntegratedGradients, ExpectedGradients)
@@ -99,7 +92,7 @@ class NoiseTunnel(Explainer):
         self.n_samples = check_n_samples(n_samples)
         self.stdevs = check_stdevs(stdevs)
         self.seed = check_seed(seed)
-        super().__init__(meta=copy.deepcopy(DEFAULT_META))
+        super().__init__(meta=whitebox_local_meta())
         self.meta["params"].update(
             nt_type=self.nt_type,
             n_samples=self.n_samples,
