@@ -8,6 +8,7 @@ IG of the linear model ``F = x @ w`` from baseline x' is ``w * (x - x')``, so a 
 variance over n copies ``w**2 * s**2 * (n - 1) / n``.
 """
 
+import threading
 from functools import partial
 
 import numpy as np
@@ -119,6 +120,35 @@ def test_target_fn_is_applied_once_to_the_noise_free_predictions(mlp, mlp_data):
         explanation.attributions[0], given.explain(mlp_data, target=clean).attributions[0]
     )
     np.testing.assert_allclose(explanation.predictions, mlp(mlp_data).numpy(), rtol=1e-6)
+
+
+def test_one_noise_tunnel_in_many_threads(mlp, mlp_data):
+    """A served NoiseTunnel is called from many threads at once: with a layer (hooks in the
+    trace) and a target_fn (a copy of the wrapped explainer sharing its compiled passes), every
+    thread gets the result of a call made alone."""
+    wrapped = IntegratedGradients(
+        mlp, layer=mlp.layers[1], target_fn=partial(np.argmax, axis=1), n_steps=8
+    )
+    smooth = NoiseTunnel(wrapped, "vargrad", n_samples=3, stdevs=0.5, seed=3)
+    alone = smooth.explain(mlp_data).attributions[0]
+    results, errors = [], []
+
+    def run():
+        try:
+            results.append(smooth.explain(mlp_data).attributions[0])
+        except BaseException as error:  # re-raised in the test's thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors, errors
+    assert len(results) == 4
+    for result in results:
+        np.testing.assert_allclose(result, alone, rtol=1e-6, atol=1e-7)
+    assert np.abs(alone).max() > 0  # vargrad of real noise is not all zeros
 
 
 def test_one_noisy_copy_of_X_at_a_time(linear_ig, noisy_data, monkeypatch):
