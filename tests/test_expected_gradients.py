@@ -7,11 +7,10 @@ of ``(x - b) * grad F(b + alpha (x - b))``. For a linear model ``F = x @ w`` tha
 ``w * (x - mean(b))``; for ``F = sum x**2`` it is ``x**2 - mean(b**2)`` per feature.
 """
 
-import threading
-
 import numpy as np
 import pytest
 from compat import keras
+from concurrency import run_together
 from models import (
     GatedLinear,
     power_sum_model,
@@ -291,20 +290,11 @@ def test_progress_bar_counts_every_gradient(mlp, mlp_data, mlp_background, capsy
 def test_one_explainer_in_many_threads(mlp, mlp_data, mlp_background):
     explainer = ExpectedGradients(mlp, mlp_background, n_samples=15, seed=10)
     alone = explainer.explain(mlp_data, target=1).attributions[0]
-    results, errors = [], []
-
-    def run():
-        try:
-            results.append(explainer.explain(mlp_data, target=1).attributions[0])
-        except BaseException as error:  # re-raised in the test's thread
-            errors.append(error)
-
-    threads = [threading.Thread(target=run) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not errors and len(results) == 4
+    results = []
+    run_together(
+        [lambda: results.append(explainer.explain(mlp_data, target=1).attributions[0])] * 4
+    )
+    assert len(results) == 4
     for result in results:
         np.testing.assert_allclose(result, alone, rtol=1e-6, atol=1e-7)
 

@@ -8,11 +8,11 @@ IG of the linear model ``F = x @ w`` from baseline x' is ``w * (x - x')``, so a 
 variance over n copies ``w**2 * s**2 * (n - 1) / n``.
 """
 
-import threading
 from functools import partial
 
 import numpy as np
 import pytest
+from concurrency import run_together
 from models import linear_multi_input_model, seeded_floats
 
 from ig_plugin import ExpectedGradients, IntegratedGradients, NoiseTunnel
@@ -131,20 +131,8 @@ def test_one_noise_tunnel_in_many_threads(mlp, mlp_data):
     )
     smooth = NoiseTunnel(wrapped, "vargrad", n_samples=3, stdevs=0.5, seed=3)
     alone = smooth.explain(mlp_data).attributions[0]
-    results, errors = [], []
-
-    def run():
-        try:
-            results.append(smooth.explain(mlp_data).attributions[0])
-        except BaseException as error:  # re-raised in the test's thread
-            errors.append(error)
-
-    threads = [threading.Thread(target=run) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not errors, errors
+    results = []
+    run_together([lambda: results.append(smooth.explain(mlp_data).attributions[0])] * 4)
     assert len(results) == 4
     for result in results:
         np.testing.assert_allclose(result, alone, rtol=1e-6, atol=1e-7)

@@ -11,6 +11,7 @@ import threading
 import numpy as np
 import pytest
 from compat import keras
+from concurrency import run_together
 from models import seeded_floats, set_seeded_weights, subclassed_mlp
 
 from ig_plugin import IntegratedGradients
@@ -24,28 +25,6 @@ def chain_model():
     h = keras.layers.Dense(4, activation="tanh")(h)
     outputs = keras.layers.Dense(3, activation="softmax")(h)
     return set_seeded_weights(keras.Model(inputs, outputs), seed=4)
-
-
-def run_together(tasks):
-    """Run each callable in its own thread, all released at once; re-raise the first error."""
-    barrier = threading.Barrier(len(tasks))
-    errors = []
-
-    def run(task):
-        try:
-            barrier.wait(timeout=30)
-            task()
-        except BaseException as error:  # collected and re-raised in the test's thread
-            errors.append(error)
-
-    threads = [threading.Thread(target=run, args=(task,)) for task in tasks]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=300)
-    assert not any(thread.is_alive() for thread in threads), "a thread did not finish"
-    if errors:
-        raise errors[0]
 
 
 def nothing_left_on(model):
