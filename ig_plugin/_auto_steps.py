@@ -20,6 +20,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ig_plugin._completeness import attribution_sums
+
 #: Columns of the Romberg table: extrapolating further assumes more smoothness than the path
 #: integrands of ReLU networks have (their gradients jump), and buys little on smooth ones.
 MAX_EXTRAPOLATIONS = 3
@@ -39,11 +41,6 @@ def level_nodes(level: int) -> np.ndarray:
     if level == 0:
         return np.array([0.0, 1.0])
     return (2.0 * np.arange(1, 2 ** (level - 1) + 1) - 1.0) / 2.0**level
-
-
-def _per_sample(values: list[np.ndarray], n_axes: int) -> np.ndarray:
-    """Sum of |values| over the feature axes of every tensor: ``(n,)`` or ``(n, K)``."""
-    return sum(np.abs(v).reshape(*v.shape[:n_axes], -1).sum(axis=-1) for v in values)
 
 
 def integrate_auto(
@@ -80,7 +77,7 @@ def integrate_auto(
         Per attributed tensor the attributions (float64); the gradient evaluations each sample
         took, ``(N,)``; and the error estimates, shaped like ``allowed_errors``.
     """
-    n_axes, n_samples = (2 if many else 1), len(changes)
+    n_samples = len(changes)
     last = deepest_level(max_steps)
     active = np.arange(n_samples)
     results: list[np.ndarray] = []
@@ -104,8 +101,9 @@ def integrate_auto(
             )
         if level > 0:
             best, before = row[-1], previous_row[-1]
-            refinement = _per_sample([b - p for b, p in zip(best, before, strict=True)], n_axes)
-            gap = np.abs(_sums(best, n_axes) - changes[active]) - rounding[active]
+            steps = [np.abs(b - p) for b, p in zip(best, before, strict=True)]
+            refinement = attribution_sums(steps, many)
+            gap = np.abs(attribution_sums(best, many) - changes[active]) - rounding[active]
             error = np.maximum(refinement, gap)
             met = error <= allowed_errors[active]
             done = met if not many else met.all(axis=1)
@@ -124,11 +122,6 @@ def integrate_auto(
         if not active.size:
             break
     return results, n_steps, errors
-
-
-def _sums(values: list[np.ndarray], n_axes: int) -> np.ndarray:
-    """Sum over the feature axes of every tensor: ``(n,)`` or ``(n, K)``."""
-    return sum(v.reshape(*v.shape[:n_axes], -1).sum(axis=-1) for v in values)
 
 
 def _warn_if_unmet(count: int, max_steps: int) -> None:

@@ -59,7 +59,8 @@ class PathEnds(NamedTuple):
         Per attributed tensor ``(N, *feature_shape)``: the baselines and X, or with a layer its
         recorded outputs (inputs) at the baselines and at X.
     model_inputs
-        The real model inputs, which a layer explainer feeds the model beside the path points.
+        With a layer, the real model inputs, fed to the model beside the path points. Empty
+        without one: the path points are then the model inputs.
     """
 
     starts: tuple[np.ndarray, ...]
@@ -214,7 +215,7 @@ class CompiledModel:
         kwargs: ForwardKwargs,
         batch_size: int,
         call: ModelCall,
-    ) -> tuple[np.ndarray, tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
+    ) -> tuple[np.ndarray, PathEnds]:
         """The model outputs on X, and where the paths start and end.
 
         Without a layer the paths run between the baselines and the inputs; with one, between
@@ -231,7 +232,7 @@ class CompiledModel:
         arrays = inputs.arrays
         if self.layer is None:
             predictions, _ = self.forward(arrays, call, kwargs, batch_size)
-            return predictions, baselines, arrays
+            return predictions, PathEnds(baselines, arrays, ())
         predictions, ends = self._record(arrays, call, kwargs, batch_size, "X")
         _, starts = self._record(baselines, call, kwargs, batch_size, "baselines")
         side = "inputs" if call.to_inputs else "outputs"
@@ -242,7 +243,7 @@ class CompiledModel:
                     "cannot be interpolated; attribute to a layer whose "
                     f"{side} are floats (attribute_to_layer_inputs={not call.to_inputs} may do)."
                 )
-        return predictions, tuple(starts), tuple(ends)
+        return predictions, PathEnds(tuple(starts), tuple(ends), arrays)
 
     def _record(
         self,
@@ -323,7 +324,7 @@ class CompiledModel:
         TensorFlow, so a span bounds that copy too.
         """
         chunk = tf.constant(chunk_size, tf.int64)
-        model_inputs = ends.model_inputs if self.layer is not None else ()
+        model_inputs = ends.model_inputs
         # Shared steps: each span takes its rows of the starts; drawn pairs: the whole table.
         table = None if isinstance(plan, tuple) else tuple(map(tf.convert_to_tensor, ends.starts))
 

@@ -23,6 +23,14 @@ def attribution_sums(attributions: list[np.ndarray], many: bool) -> np.ndarray:
     return sum(a.reshape(*a.shape[:axes], -1).sum(axis=-1, dtype=np.float64) for a in attributions)
 
 
+def explained(rule: TargetRule, outputs: np.ndarray) -> np.ndarray:
+    """The explained scalar of each row of model outputs, in their dtype: ``(N,)``, or
+    ``(N, K)`` with several targets."""
+    targets = None if rule.target is None else tf.constant(rule.target)
+    selected: np.ndarray = rule.select(tf.constant(outputs), targets).numpy()
+    return selected
+
+
 class OutputChanges(NamedTuple):
     """``F(end) - F(start)`` of the explained scalars, float64, ``(N,)`` or ``(N, K)``, and how
     far the model's rounding of the two outputs alone can move it."""
@@ -35,9 +43,7 @@ def output_changes(
     rule: TargetRule, end_outputs: np.ndarray, start_outputs: np.ndarray
 ) -> OutputChanges:
     """``F(end) - F(start)`` of the explained scalars, with its rounding error."""
-    targets = None if rule.target is None else tf.constant(rule.target)
-    f_end = rule.select(tf.constant(end_outputs), targets).numpy()
-    f_start = rule.select(tf.constant(start_outputs), targets).numpy()
+    f_end, f_start = explained(rule, end_outputs), explained(rule, start_outputs)
     eps = np.finfo(f_end.dtype).eps if f_end.dtype.kind == "f" else 0.0
     magnitude = np.abs(f_end).astype(np.float64) + np.abs(f_start)
     return OutputChanges(f_end.astype(np.float64) - f_start, 4 * eps * magnitude)

@@ -44,10 +44,8 @@ def integrate_drawn(
     counts K times).
     """
     n_samples = ends.ends[0].shape[0]
-    n_targets = rule.target.shape[1] if rule.many and rule.target is not None else 1
-    chunk = max(1, batch_size // n_targets)
-    model_inputs = ends.model_inputs if compiled.layer is not None else ()
-    row_bytes = sum(a[:1].nbytes for a in (*ends.ends, *model_inputs))
+    chunk = rule.points_per_chunk(batch_size)
+    row_bytes = sum(a[:1].nbytes for a in (*ends.ends, *ends.model_inputs))
     length = min(span_length(row_bytes), max(1, SPAN_PAIRS // pairs_per_sample))
     with (
         tqdm(
@@ -83,9 +81,7 @@ def mean_start_outputs(
         outputs, _ = compiled.forward(ends.starts, call, kwargs, batch_size)
         mean = outputs.mean(axis=0, keepdims=True, dtype=np.float64)
         return np.broadcast_to(mean, (n_samples, *mean.shape[1:]))
-    inputs = ends.model_inputs if compiled.layer is not None else ends.starts
-    row_bytes = sum(a[:1].nbytes for a in (*inputs, *ends.starts))
-    block = max(1, span_length(row_bytes))
+    block = span_length(sum(a[:1].nbytes for a in (*ends.model_inputs, *ends.starts)))
     sums = np.zeros(0)  # shaped by the first block's outputs
     for first in range(0, n_samples * n_rows, block):
         pairs = np.arange(first, min(first + block, n_samples * n_rows))

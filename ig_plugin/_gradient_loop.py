@@ -25,7 +25,7 @@ from typing import NamedTuple
 
 import tensorflow as tf
 
-from ig_plugin._path_math import chunk_points, scale, settle, weighted_sums
+from ig_plugin._path_math import along_paths, chunk_points, scale, settle, weighted_sums
 from ig_plugin._progress import report
 
 
@@ -97,10 +97,9 @@ def _drawn_chunk(
     points, factors = [], []
     for start, end in zip(table, ends, strict=True):
         lows, highs = tf.gather(start, start_ids), tf.gather(end, sample_ids)
-        shape = tf.concat([[-1], tf.ones([tf.rank(lows) - 1], tf.int32)], axis=0)
-        alphas = tf.reshape(tf.cast(plan.alphas[lo:hi], lows.dtype), shape)
-        factors.append(highs - lows)
-        points.append(lows + alphas * factors[-1])
+        point, factor = along_paths(lows, highs, plan.alphas[lo:hi])
+        points.append(point)
+        factors.append(factor)
     n_segments = sample_ids[-1] - first + 1
     return _Chunk(
         sample_ids, first, n_segments, last_is_complete, points, plan.weights[lo:hi], factors

@@ -47,12 +47,6 @@ class Paths(NamedTuple):
     rule: TargetRule
     batch_size: int
 
-    @property
-    def n_targets(self) -> int:
-        """K with several targets per sample, else 1."""
-        target = self.rule.target
-        return target.shape[1] if target is not None and self.rule.many else 1
-
     def attribute(self, samples: np.ndarray, plan: SharedSteps, progress: Any) -> list[np.ndarray]:
         """The attributions of ``samples`` (indices into X) under ``plan``."""
         every = len(samples) == self.request.inputs.n_samples
@@ -66,7 +60,7 @@ class Paths(NamedTuple):
             self.request.kwargs.shared,
         )
         target = None if self.rule.target is None else pick(self.rule.target)
-        chunk = max(1, self.batch_size // self.n_targets)
+        chunk = self.rule.points_per_chunk(self.batch_size)
         attribute = self.compiled.attribution_fn(
             ends,
             kwargs,
@@ -76,15 +70,16 @@ class Paths(NamedTuple):
             chunk,
             progress,
         )
-        model_inputs = ends.model_inputs if self.compiled.layer is not None else ()
-        length = span_length(sum(a[:1].nbytes for a in (*ends.starts, *ends.ends, *model_inputs)))
+        length = span_length(
+            sum(a[:1].nbytes for a in (*ends.starts, *ends.ends, *ends.model_inputs))
+        )
         return attribute_in_spans(attribute, len(samples), length)
 
 
 def integrate_fixed(paths: Paths, plan: SharedSteps) -> list[np.ndarray]:
     """Every sample's attributions under one quadrature rule."""
     n_samples, show = paths.request.inputs.n_samples, paths.request.show_progress
-    total = n_samples * len(plan.alphas) * paths.n_targets
+    total = n_samples * len(plan.alphas) * paths.rule.n_targets
     with (
         tqdm(total=total, disable=not show, desc="IG", unit="point") as bar,
         reporting(bar.update if show else None) as progress,

@@ -68,6 +68,18 @@ def scale(sums: tf.Tensor, starts: tf.Tensor, ends: tf.Tensor, many: bool = Fals
     return sums * (difference[:, tf.newaxis] if many else difference)
 
 
+def along_paths(
+    lows: tf.Tensor, highs: tf.Tensor, alphas: tf.Tensor
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """Row ``p``'s point ``lows[p] + alphas[p] * (highs[p] - lows[p])``, and ``highs - lows``.
+
+    ``lows``, ``highs``: ``(n, *feature_shape)``; ``alphas``: ``(n,)``, cast to their dtype.
+    """
+    shape = tf.concat([[-1], tf.ones([tf.rank(lows) - 1], tf.int32)], axis=0)
+    differences = highs - lows
+    return lows + tf.reshape(tf.cast(alphas, lows.dtype), shape) * differences, differences
+
+
 def chunk_points(
     lows: tf.Tensor,
     highs: tf.Tensor,
@@ -94,9 +106,8 @@ def chunk_points(
         return paths[offset : offset + tf.cast(n_pairs, offset.dtype)]
 
     def own_points() -> tf.Tensor:
-        pair_lows = tf.gather(lows, segments)
-        pair_alphas = tf.cast(tf.gather(alphas, step_ids), lows.dtype)
-        shape = tf.concat([[-1], tf.ones([tf.rank(lows) - 1], tf.int32)], axis=0)
-        return pair_lows + tf.reshape(pair_alphas, shape) * (tf.gather(highs, segments) - pair_lows)
+        pair_alphas = tf.gather(alphas, step_ids)
+        points, _ = along_paths(tf.gather(lows, segments), tf.gather(highs, segments), pair_alphas)
+        return points
 
     return tf.cond(n_segments * n_steps <= 2 * n_pairs, whole_paths, own_points)

@@ -58,10 +58,13 @@ def prepare_request(
     attribute_to_layer_inputs: Any = False,
     output: Any = None,
     progress_bar: Any = False,
+    with_baselines: bool = True,
 ) -> Request:
     """Check ``explain``'s arguments against the explainer and its model.
 
     The arguments after X are ``explain``'s, by name; a variant passes those it has.
+    ``with_baselines=False`` (a variant whose paths start elsewhere) leaves ``baselines`` empty
+    instead of building X-sized zeros.
 
     Raises
     ------
@@ -89,7 +92,7 @@ def prepare_request(
     n_samples = inputs.n_samples
     return Request(
         inputs=inputs,
-        baselines=normalise_baselines(inputs, baselines),
+        baselines=normalise_baselines(inputs, baselines) if with_baselines else (),
         kwargs=split_forward_kwargs(forward_kwargs, n_samples),
         target=normalise_target(target, n_samples),
         targets=None if targets is None else normalise_targets(targets, n_samples),

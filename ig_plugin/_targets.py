@@ -153,6 +153,15 @@ class TargetRule:
         """Several targets per sample (``explain(targets=...)``): ``target`` is ``(N, K)``."""
         return self.target is not None and has_many_targets(self.kind, self.target.ndim)
 
+    @property
+    def n_targets(self) -> int:
+        """K, the targets per sample: ``target.shape[1]`` with several, else 1."""
+        return self.target.shape[1] if self.many and self.target is not None else 1
+
+    def points_per_chunk(self, batch_size: int) -> int:
+        """Path points per gradient batch when each point counts once per target."""
+        return max(1, batch_size // self.n_targets)
+
     def select(self, outputs: tf.Tensor, target_rows: tf.Tensor | None) -> tf.Tensor:
         """Return the explained scalar of each row of ``outputs``: shape ``(n,)``."""
         return select_scalar(self.kind, outputs, target_rows, self.many)

@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
-import tensorflow as tf
 from alibi.api.interfaces import Explanation
 
 from ig_plugin import _params
 from ig_plugin._background import match_background, normalise_background
-from ig_plugin._compiled import PathEnds
-from ig_plugin._completeness import attribution_sums, warn_if_not_differentiable
+from ig_plugin._completeness import attribution_sums, explained, warn_if_not_differentiable
 from ig_plugin._drawn_paths import integrate_drawn, mean_start_outputs
 from ig_plugin._draws import PlanFn, every_row_plan, fresh_entropy, sampled_plan
 from ig_plugin._inputs import ArrayOrList
@@ -24,13 +22,8 @@ from ig_plugin._model_explainer import ModelExplainer
 from ig_plugin._quadrature import quadrature
 from ig_plugin._request import Request, prepare_request
 from ig_plugin._saving import whitebox_local_meta
-from ig_plugin._targets import TargetRule, choose_rule
-from ig_plugin._variant_params import (
-    DEFAULT_DETERMINISTIC_STEPS,
-    check_deterministic_steps,
-    check_n_samples,
-    check_seed,
-)
+from ig_plugin._targets import choose_rule
+from ig_plugin._variant_params import check_deterministic_steps, check_n_samples, check_seed
 
 
 class ExpectedGradients(ModelExplainer):
@@ -190,13 +183,13 @@ class ExpectedGradients(ModelExplainer):
         )
         compiled = self._compiled_model()
         batch = self.internal_batch_size
-        predictions, table, ends = compiled.path_ends(
+        # The start table: one row per background row (or the layer's value on it).
+        predictions, paths = compiled.path_ends(
             request.inputs, background, request.kwargs, batch, request.call
         )
         rule = choose_rule(request.target, request.targets, self.target_fn, predictions)
-        paths = PathEnds(table, ends, request.inputs.arrays)
         start_outputs = mean_start_outputs(compiled, paths, request.kwargs, request.call, batch)
-        plan, pairs_per_sample = self._plan(len(table[0]))
+        plan, pairs_per_sample = self._plan(len(paths.starts[0]))
         attributions = integrate_drawn(
             compiled,
             paths,
@@ -208,8 +201,8 @@ class ExpectedGradients(ModelExplainer):
             batch,
             request.show_progress,
         )
-        expected_value = _explained(rule, start_outputs)
-        changes = _explained(rule, predictions) - expected_value
+        expected_value = explained(rule, start_outputs).astype(np.float64)
+        changes = explained(rule, predictions).astype(np.float64) - expected_value
         warn_if_not_differentiable(attributions, changes, rule.many)
         data = {
             "attributions": attributions,
@@ -264,9 +257,8 @@ class ExpectedGradients(ModelExplainer):
             attribute_to_layer_inputs=attribute_to_layer_inputs,
             output=output,
             progress_bar=progress_bar,
+            with_baselines=False,  # the paths start at background rows
         )
-        # The paths start at background rows: the zero baselines the core made are not needed.
-        request = request._replace(baselines=())
         if self.layer is not None and request.kwargs.per_sample:
             raise ValueError(
                 "`forward_kwargs` with per-sample arrays cannot be combined with `layer` in "
@@ -281,13 +273,7 @@ class ExpectedGradients(ModelExplainer):
         if self.n_samples is not None:
             entropy = fresh_entropy() if self.seed is None else self.seed
             return sampled_plan(entropy, self.n_samples, n_rows), self.n_samples
-        n_steps = DEFAULT_DETERMINISTIC_STEPS if self.n_steps is None else self.n_steps
+        # check_deterministic_steps gave the deterministic mode its step count.
+        n_steps = cast(int, self.n_steps)
         alphas, weights = quadrature("gausslegendre", n_steps)
         return every_row_plan(n_rows, alphas, weights), n_rows * n_steps
-
-
-def _explained(rule: TargetRule, outputs: np.ndarray) -> np.ndarray:
-    """The explained scalar of each row of model outputs, float64: ``(N,)``, or ``(N, K)``."""
-    targets = None if rule.target is None else tf.constant(rule.target)
-    selected: np.ndarray = rule.select(tf.constant(outputs), targets).numpy()
-    return selected.astype(np.float64)

@@ -10,7 +10,6 @@ import numpy as np
 from alibi.api.interfaces import Explanation
 
 from ig_plugin import _params
-from ig_plugin._compiled import PathEnds
 from ig_plugin._completeness import attribution_sums, output_changes, warn_if_not_differentiable
 from ig_plugin._gradient_loop import SharedSteps
 from ig_plugin._inputs import ArrayOrList
@@ -185,7 +184,7 @@ class IntegratedGradients(ModelExplainer):
         )
         compiled = self._compiled_model()
         batch = self.internal_batch_size
-        predictions, starts, ends = compiled.path_ends(
+        predictions, path_ends = compiled.path_ends(
             request.inputs, request.baselines, request.kwargs, batch, request.call
         )
         rule = choose_rule(request.target, request.targets, self.target_fn, predictions)
@@ -201,10 +200,10 @@ class IntegratedGradients(ModelExplainer):
                 request.kwargs,
                 batch,
                 mode="substitute",
-                layer_values=starts,
+                layer_values=path_ends.starts,
             )
         changes, rounding = output_changes(rule, predictions, start_outputs)
-        paths = Paths(compiled, PathEnds(starts, ends, request.inputs.arrays), request, rule, batch)
+        paths = Paths(compiled, path_ends, request, rule, batch)
         data: dict[str, Any] = {}
         if self.tolerance is not None and self.max_steps is not None:  # n_steps="auto"
             attributions, data["n_steps"], data["error_estimates"] = integrate_refined(

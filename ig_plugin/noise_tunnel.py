@@ -170,6 +170,7 @@ class NoiseTunnel(Explainer):
             X,
             forward_kwargs=explain_kwargs.get("forward_kwargs"),
             output=explain_kwargs.get("output"),
+            with_baselines=False,  # wrapped.validate checked them; only X is needed here
         )
         arrays = request.inputs.arrays
         stdevs = self._per_input(arrays, request.inputs.names)
