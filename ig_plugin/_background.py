@@ -8,43 +8,13 @@ shapes) and gives it X's dtypes, refusing values the cast would change.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from ig_plugin._baselines import _check_cast
-from ig_plugin._inputs import Inputs, Layout, checked_array
+from ig_plugin._baselines import check_cast
+from ig_plugin._inputs import Inputs, checked_array, split_inputs
 from ig_plugin._keras import DeclaredInput
-from ig_plugin._params import describe
-
-
-def _split(background: Any, declared: list[DeclaredInput] | None) -> tuple[tuple, Layout]:
-    """The background as one value per input (in the model's order for a dict) and its layout."""
-    if isinstance(background, np.ndarray):
-        return (background,), Layout("single")
-    if isinstance(background, Mapping):
-        keys = list(background)
-        if not keys or not all(isinstance(key, str) for key in keys):
-            raise TypeError(
-                "`background` as a dict must map input names (str) to arrays. "
-                f"Received: keys {keys[:5]}."
-            )
-        if declared is not None:
-            names = [d.name for d in declared]
-            if sorted(keys) != sorted(names):
-                raise ValueError(
-                    f"The model has {len(names)} input(s), named {names}: `background` as a dict "
-                    f"must have exactly these keys. Received: keys {keys}."
-                )
-            keys = names
-        return tuple(background[key] for key in keys), Layout("dict", tuple(keys))
-    if isinstance(background, (list, tuple)) and background:
-        return tuple(background), Layout("list")
-    raise TypeError(
-        "`background` must be a numpy array of background rows, or a list, tuple or dict of "
-        f"such arrays with one per model input. Received: {describe(background)}."
-    )
 
 
 def normalise_background(
@@ -69,13 +39,9 @@ def normalise_background(
         No rows, NaN or infinity, shapes that do not fit the model's declared inputs, or inputs
         with different numbers of rows.
     """
-    values, layout = _split(background, declared)
+    values, layout = split_inputs(background, declared, "background")
     count = len(values)
-    names = ["background"] if layout.kind == "single" else []
-    if layout.kind == "dict":
-        names = [f"background[{key!r}]" for key in layout.keys]
-    elif layout.kind == "list":
-        names = [f"background[{i}]" for i in range(count)]
+    names = layout.names("background", count)
     if declared is not None and count != len(declared):
         raise ValueError(
             f"The model has {len(declared)} input(s): `background` must hold one array per "
@@ -131,5 +97,5 @@ def match_background(background: Inputs, inputs: Inputs) -> tuple[np.ndarray, ..
                 f"`{name}` must have rows of the background's shape {rows.shape[1:]}. "
                 f"Received: shape {x.shape}."
             )
-        matched.append(_check_cast(rows, x, "background"))
+        matched.append(check_cast(rows, x, "background"))
     return tuple(matched)

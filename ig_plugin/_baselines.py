@@ -8,21 +8,16 @@ that a baseline that overflows it (1e39 for float32) or that an integer input wo
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from ig_plugin._inputs import Inputs
-from ig_plugin._params import describe
+from ig_plugin._params import describe, is_real
 
 
-def _is_real_number(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
-
-
-def _check_cast(values: np.ndarray, x: np.ndarray, name: str) -> np.ndarray:
+def check_cast(values: np.ndarray, x: np.ndarray, name: str) -> np.ndarray:
     """``values`` (finite) cast to x's dtype; refuses what the cast would change."""
     if x.dtype.kind in "iub":
         if values.dtype.kind == "f" and (values != np.round(values)).any():
@@ -54,10 +49,10 @@ def _baseline_for(x: np.ndarray, baseline: Any, name: str) -> np.ndarray:
     """One input's baseline as a new array with x's shape and dtype."""
     if baseline is None:
         return np.zeros_like(x)
-    if _is_real_number(baseline):
+    if is_real(baseline):
         if not np.isfinite(baseline):
             raise ValueError(f"`{name}` must be finite. Received: {baseline!r}.")
-        return np.full_like(x, _check_cast(np.asarray(baseline), x, name))
+        return np.full_like(x, check_cast(np.asarray(baseline), x, name))
     if not isinstance(baseline, np.ndarray):
         raise TypeError(
             f"`{name}` must be None, a real number or a numpy array. "
@@ -75,8 +70,9 @@ def _baseline_for(x: np.ndarray, baseline: Any, name: str) -> np.ndarray:
         )
     if not np.isfinite(baseline).all():
         raise ValueError(f"`{name}` contains NaN or infinity.")
-    # The cast and broadcast_to + array both copy: the caller's array is never aliased or changed.
-    return np.array(np.broadcast_to(_check_cast(baseline, x, name), x.shape))
+    # astype copies (check_cast always casts), so the caller's array is never aliased or changed.
+    cast = check_cast(baseline, x, name)
+    return cast if cast.shape == x.shape else np.broadcast_to(cast, x.shape).copy()
 
 
 def _per_input(inputs: Inputs, baselines: Any) -> tuple[Any, ...] | None:

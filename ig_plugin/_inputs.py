@@ -50,6 +50,15 @@ class Layout(NamedTuple):
             return dict(zip(self.keys, values, strict=True))
         return list(values)
 
+    def names(self, argument: str, count: int) -> tuple[str, ...]:
+        """How to name each of ``count`` inputs of ``argument`` in messages: ``X``, ``X[0]``
+        or ``X['name']``."""
+        if self.kind == "single":
+            return (argument,)
+        if self.kind == "dict":
+            return tuple(f"{argument}[{key!r}]" for key in self.keys)
+        return tuple(f"{argument}[{i}]" for i in range(count))
+
 
 @dataclass(frozen=True)
 class Inputs:
@@ -74,49 +83,51 @@ class Inputs:
     @property
     def names(self) -> tuple[str, ...]:
         """How to name each input in messages: ``X``, ``X[0]`` or ``X['name']``."""
-        if self.layout.kind == "single":
-            return ("X",)
-        if self.layout.kind == "dict":
-            return tuple(f"X[{key!r}]" for key in self.layout.keys)
-        return tuple(f"X[{i}]" for i in range(len(self.arrays)))
+        return self.layout.names("X", len(self.arrays))
 
     def model_input(self, arrays: Sequence[Any]) -> Any:
         """Arrange per-input values the way the model takes them (for the explanation's data)."""
         return self.layout.pack(arrays)
 
 
-def _split(X: Any, declared: list[DeclaredInput] | None) -> tuple[tuple[Any, ...], Layout]:
-    """The caller's X as one value per input, in the model's input order, and its layout."""
+def split_inputs(
+    X: Any, declared: list[DeclaredInput] | None, argument: str = "X"
+) -> tuple[tuple[Any, ...], Layout]:
+    """The caller's X (or another argument shaped like it, named ``argument`` in messages) as
+    one value per input, in the model's input order, and its layout."""
     if isinstance(X, np.ndarray):
         return (X,), Layout("single")
     if isinstance(X, Mapping):
         if not X or not all(isinstance(key, str) for key in X):
             raise TypeError(
-                f"`X` as a dict must map input names (str) to arrays. Received: keys {list(X)[:5]}."
+                f"`{argument}` as a dict must map input names (str) to arrays. "
+                f"Received: keys {list(X)[:5]}."
             )
         keys = list(X)
         if declared is not None:
             names = [d.name for d in declared]
             if sorted(keys) != sorted(names):
                 raise ValueError(
-                    f"The model has {len(names)} input(s), named {names}: `X` as a dict must "
-                    f"have exactly these keys. Received: keys {keys}."
+                    f"The model has {len(names)} input(s), named {names}: `{argument}` as a dict "
+                    f"must have exactly these keys. Received: keys {keys}."
                 )
             keys = names  # the model's own order: attributions follow it
         return tuple(X[key] for key in keys), Layout("dict", tuple(keys))
     if isinstance(X, (list, tuple)):
         if not X:
-            raise ValueError("`X` must hold at least one input array. Received: an empty sequence.")
+            raise ValueError(
+                f"`{argument}` must hold at least one input array. Received: an empty sequence."
+            )
         if not any(isinstance(value, np.ndarray) for value in X):
             raise TypeError(
-                "`X` must be a numpy array, or a list, tuple or dict of numpy arrays with one "
-                f"per model input. Received: a {type(X).__name__} of {type(X[0]).__name__}s; for "
-                "one input, pass np.asarray(X)."
+                f"`{argument}` must be a numpy array, or a list, tuple or dict of numpy arrays "
+                f"with one per model input. Received: a {type(X).__name__} of "
+                f"{type(X[0]).__name__}s; for one input, pass np.asarray({argument})."
             )
         return tuple(X), Layout("list")
     raise TypeError(
-        "`X` must be a numpy array, or a list, tuple or dict of numpy arrays with one per model "
-        f"input. Received: {describe(X)}."
+        f"`{argument}` must be a numpy array, or a list, tuple or dict of numpy arrays with one "
+        f"per model input. Received: {describe(X)}."
     )
 
 
@@ -225,7 +236,7 @@ def normalise_inputs(
         X is empty, has no batch axis, holds NaN or infinity, does not fit the model's declared
         inputs, or its inputs disagree on the number of samples.
     """
-    values, layout = _split(X, declared)
+    values, layout = split_inputs(X, declared)
     names = Inputs(values, layout).names
     if declared is not None:
         _check_count(values, layout, declared)

@@ -18,6 +18,11 @@ def is_int(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
 
 
+def is_real(value: Any) -> bool:
+    """A real number, numpy's included; not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
 def check_bool(name: str, value: Any) -> bool:
     """``value`` as a bool if it is one (numpy's too); else a TypeError naming ``name``."""
     if not isinstance(value, (bool, np.bool_)):
@@ -35,6 +40,19 @@ def describe(value: Any) -> str:
     if shape is not None:
         return f"{type(value).__name__} of shape {tuple(shape)}"
     return type(value).__name__
+
+
+def check_int(name: str, value: Any, least: int, expected: str = "an int", why: str = "") -> int:
+    """``value`` as an int if it is one (numpy's too) and at least ``least``; else a TypeError
+    or ValueError naming ``name``. ``expected`` and ``why`` complete the messages."""
+    if not is_int(value):
+        raise TypeError(f"`{name}` must be {expected}. Received: {describe(value)}.")
+    if value < least:
+        raise ValueError(
+            f"Received an invalid value for `{name}`, expected an int >= {least}{why}. "
+            f"Received: {name}={value!r}"
+        )
+    return int(value)
 
 
 def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
@@ -57,7 +75,7 @@ DEFAULT_TOLERANCE, DEFAULT_MAX_STEPS = 1e-3, 1024
 
 
 def check_n_steps(n_steps: Any, method: str) -> int | str:
-    if n_steps == AUTO and isinstance(n_steps, str):
+    if isinstance(n_steps, str) and n_steps == AUTO:  # `==` first would compare arrays
         if method != "gausslegendre":
             raise ValueError(
                 "`method` has no effect with n_steps='auto', which refines nested trapezoid "
@@ -65,29 +83,13 @@ def check_n_steps(n_steps: Any, method: str) -> int | str:
                 f"Received: method={method!r}"
             )
         return AUTO
-    if not is_int(n_steps):
-        raise TypeError(f"`n_steps` must be an int or 'auto'. Received: n_steps={n_steps!r}")
-    fewest = MIN_STEPS[method]
-    if n_steps < fewest:
-        raise ValueError(
-            f"Received an invalid value for `n_steps`, expected an int >= {fewest} for "
-            f"method={method!r}. Received: n_steps={n_steps!r}"
-        )
-    return int(n_steps)
+    return check_int(
+        "n_steps", n_steps, MIN_STEPS[method], "an int or 'auto'", f" for method={method!r}"
+    )
 
 
 def check_internal_batch_size(internal_batch_size: Any) -> int:
-    if not is_int(internal_batch_size):
-        raise TypeError(
-            "`internal_batch_size` must be an int. "
-            f"Received: internal_batch_size={internal_batch_size!r}"
-        )
-    if internal_batch_size < 1:
-        raise ValueError(
-            "Received an invalid value for `internal_batch_size`, expected a positive int. "
-            f"Received: internal_batch_size={internal_batch_size!r}"
-        )
-    return int(internal_batch_size)
+    return check_int("internal_batch_size", internal_batch_size, 1)
 
 
 def check_target_fn(target_fn: Any) -> Callable | None:
@@ -125,7 +127,7 @@ def check_auto_settings(
                 )
         return None, None
     tolerance = DEFAULT_TOLERANCE if tolerance is None else tolerance
-    if not isinstance(tolerance, numbers.Real) or isinstance(tolerance, (bool, np.bool_)):
+    if not is_real(tolerance):
         raise TypeError(f"`tolerance` must be a number. Received: {describe(tolerance)}.")
     if not 0 < float(tolerance) < np.inf:
         raise ValueError(
@@ -133,11 +135,5 @@ def check_auto_settings(
             f"Received: tolerance={tolerance!r}"
         )
     max_steps = DEFAULT_MAX_STEPS if max_steps is None else max_steps
-    if not is_int(max_steps):
-        raise TypeError(f"`max_steps` must be an int. Received: {describe(max_steps)}.")
-    if max_steps < 3:
-        raise ValueError(
-            "Received an invalid value for `max_steps`, expected an int >= 3 (the first "
-            f"refinement takes 3 gradients per sample). Received: max_steps={max_steps!r}"
-        )
-    return float(tolerance), int(max_steps)
+    why = " (the first refinement takes 3 gradients per sample)"
+    return float(tolerance), check_int("max_steps", max_steps, 3, why=why)

@@ -4,12 +4,11 @@ as ``internal_batch_size``, are in :mod:`ig_plugin._params`)."""
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import numpy as np
 
-from ig_plugin._params import check_choice, describe, is_int
+from ig_plugin._params import check_choice, check_int, describe, is_real
 
 #: Gauss-Legendre nodes per background row in the deterministic mode of Expected Gradients: the
 #: IG default, so that mode equals the mean of ``IntegratedGradients(model)`` over the rows.
@@ -21,27 +20,14 @@ NT_TYPES = ("smoothgrad", "smoothgrad_sq", "vargrad")
 
 def check_n_samples(n_samples: Any) -> int:
     """A positive int (numpy's too)."""
-    if not is_int(n_samples):
-        raise TypeError(f"`n_samples` must be an int. Received: {describe(n_samples)}.")
-    if n_samples < 1:
-        raise ValueError(
-            "Received an invalid value for `n_samples`, expected an int >= 1. "
-            f"Received: n_samples={n_samples!r}"
-        )
-    return int(n_samples)
+    return check_int("n_samples", n_samples, 1)
 
 
 def check_seed(seed: Any) -> int | None:
     """None (fresh draws on every explain) or a non-negative int."""
     if seed is None:
         return None
-    if not is_int(seed):
-        raise TypeError(f"`seed` must be None or an int. Received: {describe(seed)}.")
-    if seed < 0:
-        raise ValueError(
-            f"Received an invalid value for `seed`, expected an int >= 0. Received: seed={seed!r}"
-        )
-    return int(seed)
+    return check_int("seed", seed, 0, "None or an int")
 
 
 def check_deterministic_steps(n_steps: Any, n_samples: int | None) -> int | None:
@@ -57,28 +43,17 @@ def check_deterministic_steps(n_steps: Any, n_samples: int | None) -> int | None
         return None
     if n_steps is None:
         return DEFAULT_DETERMINISTIC_STEPS
-    if not is_int(n_steps):
-        raise TypeError(f"`n_steps` must be an int. Received: {describe(n_steps)}.")
-    if n_steps < 1:
-        raise ValueError(
-            "Received an invalid value for `n_steps`, expected an int >= 1. "
-            f"Received: n_steps={n_steps!r}"
-        )
-    return int(n_steps)
+    return check_int("n_steps", n_steps, 1)
 
 
 def check_nt_type(nt_type: Any) -> str:
     return check_choice("nt_type", nt_type, NT_TYPES)
 
 
-def _is_real(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
-
-
 def check_stdevs(stdevs: Any) -> float | tuple[float, ...]:
     """A finite number >= 0, or a tuple of them (one per input)."""
     values = stdevs if isinstance(stdevs, tuple) else (stdevs,)
-    if not values or not all(_is_real(value) for value in values):
+    if not values or not all(is_real(value) for value in values):
         raise TypeError(
             "`stdevs` must be a number, or a tuple with one number per input. "
             f"Received: {describe(stdevs)}."

@@ -6,12 +6,12 @@ Needs the ``ray`` extra: ``pip install "ig_plugin[ray]"``. Ray is imported when
 
 from __future__ import annotations
 
-import numbers
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ig_plugin._batch_worker import BatchExplainer, Columns, ExplainerSettings
+from ig_plugin._params import is_int, is_real
 
 if TYPE_CHECKING:
     import ray.data
@@ -19,9 +19,8 @@ if TYPE_CHECKING:
 __all__ = ["explain_dataset"]
 
 
-def _check_count(name: str, value: object, least: float, integer: bool = True) -> None:
-    kind = numbers.Integral if integer else numbers.Real
-    if not isinstance(value, kind) or isinstance(value, bool):
+def _check_count(name: str, value: Any, least: float, integer: bool = True) -> None:
+    if not (is_int(value) if integer else is_real(value)):
         raise TypeError(
             f"`{name}` must be {'an int' if integer else 'a number'}. Received: {name}={value!r}"
         )
