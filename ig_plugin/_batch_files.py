@@ -8,10 +8,11 @@ file fails at once with a message that names it. Problems with the user's files 
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from ig_plugin._saving import write_temporary
 
 #: What DATA may be, by extension.
 DATA_EXTENSIONS = (".npy", ".parquet")
@@ -36,14 +37,24 @@ def check_output_file(path: Path) -> None:
         raise FileNotFoundError(f"--output's folder {str(path.parent)!r} does not exist.")
 
 
+#: Bytes of rows checked at a time, so that a memory-mapped file is never read whole.
+_CHECK_BYTES = 8 * 2**20
+
+
 def _check_finite(array: np.ndarray, name: str) -> None:
-    # Integer ids (token inputs) are always finite; only floats can hold NaN.
-    if array.dtype.kind == "f" and not np.isfinite(array).all():
-        bad = np.argwhere(~np.isfinite(array))[0]
-        raise ValueError(
-            f"{name} contains NaN or infinity (first at row {bad[0]}): attributions would be "
-            "undefined. Drop or impute those rows first."
-        )
+    # Integer ids (token inputs) are always finite; only floats can hold NaN. Checked up front
+    # (a bad row found after hours of explaining would lose them), a block of rows at a time.
+    if array.dtype.kind != "f" or not len(array):
+        return
+    block = max(1, _CHECK_BYTES // max(1, array[:1].nbytes))
+    for first in range(0, len(array), block):
+        rows = np.asarray(array[first : first + block])
+        finite = np.isfinite(rows).reshape(len(rows), -1).all(axis=1)
+        if not finite.all():
+            raise ValueError(
+                f"{name} contains NaN or infinity (first at row {first + int(np.argmin(finite))}):"
+                " attributions would be undefined. Drop or impute those rows first."
+            )
 
 
 def read_npy(path: Path) -> np.ndarray:
@@ -141,14 +152,8 @@ def write_npz_atomically(path: Path, arrays: dict[str, np.ndarray]) -> None:
     The file is written under a temporary name in the same folder (the same file system), then
     renamed over ``path`` in one step.
     """
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    temporary = write_temporary(path.parent, path.name, lambda f: np.savez(f, **arrays))
     try:
-        with os.fdopen(handle, "wb") as file:
-            np.savez(file, **arrays)
-        # mkstemp makes the file private (0600); give it the permissions a new file gets.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)
         os.replace(temporary, path)
     except BaseException:
         os.unlink(temporary)

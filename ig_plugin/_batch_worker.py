@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ig_plugin import _params
+from ig_plugin._keras import load_model
 
 #: The columns a worker adds to each batch (``target`` only when a target was explained).
 ATTRIBUTIONS, DELTA, PREDICTION, TARGET = "attributions", "delta", "prediction", "target"
@@ -71,19 +72,6 @@ class ExplainerSettings:
             _params.check_n_steps(self.n_steps, method)
         if self.internal_batch_size is not None:
             _params.check_internal_batch_size(self.internal_batch_size)
-
-
-def load_model(model_uri: str | os.PathLike) -> Any:
-    """A Keras model file (.keras, .h5), loaded by the Keras that ``tf.keras`` is."""
-    import tensorflow as tf
-
-    path = os.fspath(model_uri)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"The model file {path!r} does not exist.")
-    try:
-        return tf.keras.models.load_model(path, compile=False)
-    except Exception as error:  # Keras raises many kinds for a file it cannot read
-        raise ValueError(f"{path!r} could not be loaded as a Keras model: {error}") from None
 
 
 def argmax_of_predictions(predictions: np.ndarray) -> np.ndarray:
@@ -161,6 +149,7 @@ class BatchExplainer:
         self.columns = columns
         self._batches = 0
         self._default_target_decided = False
+        self._output_shape: tuple[int, ...] | None = None  # per sample, from one row
 
     def features(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         """The model input of a batch: one column, or scalar columns stacked side by side."""
@@ -183,21 +172,25 @@ class BatchExplainer:
             )
         return normalise_inputs(rows, declared, self.explainer.layer is not None).arrays[0]
 
-    def _output_shape(self, first_row: np.ndarray) -> tuple[int, ...]:
-        outputs = self.model(self._model_rows(first_row), training=False)
-        if isinstance(outputs, (list, tuple, dict)):
-            raise ValueError(
-                f"The model has {len(outputs)} output tensors; batch explanations support models "
-                "with one output."
-            )
-        return tuple(outputs.shape[1:])
+    def _output_shape_of(self, first_row: np.ndarray) -> tuple[int, ...]:
+        """The model's output shape per sample, from one forward pass on ``first_row`` (run
+        once: by :meth:`check` in the driver, or by the first batch in a Ray actor)."""
+        if self._output_shape is None:
+            outputs = self.model(self._model_rows(first_row), training=False)
+            if isinstance(outputs, (list, tuple, dict)):
+                raise ValueError(
+                    f"The model has {len(outputs)} output tensors; batch explanations support "
+                    "models with one output."
+                )
+            self._output_shape = tuple(outputs.shape[1:])
+        return self._output_shape
 
     def _decide_default_target(self, first_row: np.ndarray) -> None:
         """Without targets or a target_fn, a classifier explains the class it predicts."""
         self._default_target_decided = True
         if self.columns.target is not None or self.explainer.target_fn is not None:
             return
-        output_shape = self._output_shape(first_row)
+        output_shape = self._output_shape_of(first_row)
         if len(output_shape) == 1 and output_shape[0] > 1:
             self.explainer.target_fn = argmax_of_predictions
 
@@ -221,8 +214,7 @@ class BatchExplainer:
         """
         from ig_plugin._targets import normalise_target, target_rule
 
-        self._model_rows(first_rows)
-        output_shape = self._output_shape(first_rows)
+        output_shape = self._output_shape_of(first_rows)  # checks the rows against the model
         if targets is not None:
             target_rule(normalise_target(targets, len(targets)), output_shape)
         elif self.explainer.target_fn is None and len(output_shape) > 1:

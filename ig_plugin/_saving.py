@@ -12,8 +12,9 @@ import copy
 import os
 import tempfile
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import dill
 
@@ -95,18 +96,31 @@ def warn_if_other_version(saved_with: str | None) -> None:
         )
 
 
-def _dump_to_temporary(folder: Path, name: str, value: Any, **options: Any) -> Path:
-    """Pickle ``value`` into a new hidden file in ``folder``; its path, once complete on disk."""
+def write_temporary(folder: Path, name: str, write: Callable[[BinaryIO], Any]) -> Path:
+    """A new hidden file in ``folder`` filled by ``write``: its path, once complete on disk.
+
+    Renaming it over ``folder / name`` (``os.replace``, same file system) then replaces the old
+    file in one step, so readers see the old file or the new one, never a partial one. It gets
+    the permissions a new file gets (mkstemp makes it private); on failure it is removed.
+    """
     handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as f:
-            dill.dump(value, f, **options)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
     except BaseException:
         os.unlink(temporary)
         raise
     return Path(temporary)
+
+
+def _dump_to_temporary(folder: Path, name: str, value: Any, **options: Any) -> Path:
+    """Pickle ``value`` into a new hidden file in ``folder``; its path, once complete on disk."""
+    return write_temporary(folder, name, lambda f: dill.dump(value, f, **options))
 
 
 def save(explainer: Any, path: str | os.PathLike) -> None:

@@ -210,6 +210,21 @@ def test_a_failed_write_leaves_no_file(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_the_nan_check_reads_a_memory_mapped_file_a_block_at_a_time(tmp_path, monkeypatch):
+    """The first bad row is found and named across blocks, and no block holds more rows than
+    the bound: a large file is never read whole."""
+    X = np.ones((50, 4), dtype="float32")
+    X[37, 2] = np.inf
+    np.save(tmp_path / "data.npy", X)
+    monkeypatch.setattr(ig_plugin._batch_files, "_CHECK_BYTES", 5 * X[:1].nbytes)
+    seen = []
+    isfinite = np.isfinite
+    monkeypatch.setattr(np, "isfinite", lambda rows: seen.append(len(rows)) or isfinite(rows))
+    with pytest.raises(ValueError, match=r"NaN or infinity \(first at row 37\)"):
+        ig_plugin._batch_files.read_npy(tmp_path / "data.npy")
+    assert seen and max(seen) == 5
+
+
 def test_collector_refuses_missing_and_repeated_rows():
     collector = Collector(4)
     collector.add({"row_id": np.array([2, 0]), "delta": np.array([0.2, 0.0])})

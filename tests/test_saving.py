@@ -155,6 +155,18 @@ def test_metadata_is_json_safe_with_a_callable_target_fn():
     )
 
 
+def test_saved_files_get_the_permissions_of_new_files(tmp_path):
+    """Written through private temporary files, but readable as any new file would be (by a
+    server running as another user, say)."""
+    _, explainer = make_explainer("none")
+    explainer.save(tmp_path)
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in ("meta.dill", "explainer.dill"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~umask
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["explainer.dill", "meta.dill"]
+
+
 def test_an_unpickled_explainer_asks_for_its_model_then_explains_as_before():
     model, explainer = make_explainer("top-level object")
     expected = explainer.explain(X).attributions[0]

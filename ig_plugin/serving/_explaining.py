@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 from alibi.api.interfaces import Explanation
 
+from ig_plugin._keras import load_model
 from ig_plugin._outputs import select_output
 from ig_plugin.integrated_gradients import IntegratedGradients
 from ig_plugin.serving import _loading
@@ -96,7 +97,7 @@ class ServedExplainer:
     @classmethod
     def load(cls, settings: RuntimeSettings) -> ServedExplainer:
         """Load the model and the explainer that ``settings`` name, and warm them up if asked."""
-        model = _loading.load_model(settings.model_uri)
+        model = load_model(settings.model_uri)
         explainer = _loading.load_explainer(settings, model)
         served = cls(model, explainer, _loading.model_signature(model))
         if settings.warmup:

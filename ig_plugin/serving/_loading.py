@@ -81,15 +81,6 @@ def model_signature(model: Any) -> ModelSignature:
     )
 
 
-def load_model(path: str) -> Any:
-    """Load the Keras model at ``path`` with the Keras that ``tf.keras`` is in this process.
-
-    Keras 3 reads ``.keras`` and ``.h5`` files; tf_keras and Keras 2 read SavedModel folders too.
-    The model is not compiled: serving explanations needs no optimizer or loss.
-    """
-    return tf.keras.models.load_model(path, compile=False)
-
-
 def _layer_from_setting(model: Any, layer: Any) -> Any:
     """``init_parameters["layer"]``: a layer name or an index in ``model.layers``."""
     if layer is None:
