@@ -150,6 +150,11 @@ ERRORS = {
         "`method` has no effect with n_steps='auto'",
     ),
     "another string": ({"n_steps": "many"}, TypeError, "`n_steps` must be an int or 'auto'"),
+    "an array": (
+        {"n_steps": np.array([5, 6])},
+        TypeError,
+        r"`n_steps` must be an int or 'auto'. Received: array of shape \(2,\)",
+    ),
 }
 
 
