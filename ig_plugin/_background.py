@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ig_plugin._baselines import check_cast
+from ig_plugin._ids import check_in_vocabulary
 from ig_plugin._inputs import Inputs, checked_array, split_inputs
 from ig_plugin._keras import DeclaredInput
 
@@ -75,7 +76,8 @@ def match_background(background: Inputs, inputs: Inputs) -> tuple[np.ndarray, ..
     ------
     ValueError
         The background and X have different inputs or feature shapes, or a background value does
-        not survive the cast to X's dtype (overflow, a fraction for integer ids).
+        not survive the cast to X's dtype (overflow, a fraction for integer ids) or is an id
+        outside the attributed embedding's vocabulary.
     """
     arrays, keys = background.arrays, background.layout.keys
     if inputs.layout.kind == "dict" and background.layout.kind == "dict":
@@ -91,11 +93,17 @@ def match_background(background: Inputs, inputs: Inputs) -> tuple[np.ndarray, ..
             f"Received: {len(inputs.arrays)}."
         )
     matched = []
-    for x, rows, name in zip(inputs.arrays, arrays, inputs.names, strict=True):
+    for position, (x, rows, name) in enumerate(
+        zip(inputs.arrays, arrays, inputs.names, strict=True)
+    ):
         if x.shape[1:] != rows.shape[1:]:
             raise ValueError(
                 f"`{name}` must have rows of the background's shape {rows.shape[1:]}. "
                 f"Received: shape {x.shape}."
             )
-        matched.append(check_cast(rows, x, "background"))
+        cast = check_cast(rows, x, "background")
+        vocabulary = inputs.vocabulary(position)
+        if vocabulary is not None:
+            check_in_vocabulary(cast, "background", vocabulary)
+        matched.append(cast)
     return tuple(matched)

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ig_plugin._ids import cast_whole, check_in_vocabulary
 from ig_plugin._inputs import Inputs
 from ig_plugin._params import describe, is_real
 
@@ -20,21 +21,7 @@ from ig_plugin._params import describe, is_real
 def check_cast(values: np.ndarray, x: np.ndarray, name: str) -> np.ndarray:
     """``values`` (finite) cast to x's dtype; refuses what the cast would change."""
     if x.dtype.kind in "iub":
-        if values.dtype.kind == "f" and (values != np.round(values)).any():
-            raise ValueError(
-                f"`{name}` must hold whole numbers for the integer input of dtype {x.dtype} (ids "
-                f"are not interpolated, they are fed to the model). Received: a value "
-                f"{values[values != np.round(values)].ravel()[0]!r}."
-            )
-        low, high = (
-            (0, 1) if x.dtype.kind == "b" else (np.iinfo(x.dtype).min, np.iinfo(x.dtype).max)
-        )
-        if values.size and (values.min() < low or values.max() > high):
-            raise ValueError(
-                f"`{name}` does not fit the input's dtype {x.dtype}. Received: values from "
-                f"{values.min()} to {values.max()}."
-            )
-        return values.astype(x.dtype)
+        return cast_whole(values, x.dtype, name)
     with np.errstate(over="ignore"):
         cast = values.astype(x.dtype)
     if not np.isfinite(cast).all():
@@ -123,12 +110,20 @@ def normalise_baselines(inputs: Inputs, baselines: Any) -> tuple[np.ndarray, ...
         A baseline is neither None, a number nor an array, or its structure does not match X.
     ValueError
         A baseline has the wrong shape, is not finite, overflows the input's dtype, or is not a
-        whole number (or out of the dtype's range) for an integer input.
+        whole number (or out of the dtype's range, or of the attributed embedding's vocabulary)
+        for an integer input.
     """
     entries = _per_input(inputs, baselines)
     if entries is None:
-        return tuple(_baseline_for(x, baselines, "baselines") for x in inputs.arrays)
-    names = [f"baselines{name[1:]}" for name in inputs.names]  # X[0] -> baselines[0]
-    return tuple(
-        _baseline_for(x, b, name) for x, b, name in zip(inputs.arrays, entries, names, strict=True)
-    )
+        entries = (baselines,) * len(inputs.arrays)
+        names = ["baselines"] * len(inputs.arrays)
+    else:
+        names = [f"baselines{name[1:]}" for name in inputs.names]  # X[0] -> baselines[0]
+    normalised = []
+    for position, (x, entry, name) in enumerate(zip(inputs.arrays, entries, names, strict=True)):
+        baseline = _baseline_for(x, entry, name)
+        vocabulary = inputs.vocabulary(position)
+        if vocabulary is not None:
+            check_in_vocabulary(baseline, name, vocabulary)
+        normalised.append(baseline)
+    return tuple(normalised)

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple, Union
 
 import numpy as np
 
+from ig_plugin._ids import Vocabulary, as_ids
 from ig_plugin._keras import DeclaredInput
 from ig_plugin._params import describe
 
@@ -71,10 +72,18 @@ class Inputs:
         input order; integer arrays for float inputs are already converted.
     layout
         How the model takes them (the caller's structure: an array, a list or a dict).
+    vocabularies
+        Per input, the vocabulary its ids must stay in (for the input that feeds the attributed
+        embedding), or None; empty when no input has one. Baselines obey it too.
     """
 
     arrays: tuple[np.ndarray, ...]
     layout: Layout
+    vocabularies: tuple[Vocabulary | None, ...] = ()
+
+    def vocabulary(self, position: int) -> Vocabulary | None:
+        """The vocabulary of input ``position``'s ids, if one applies."""
+        return self.vocabularies[position] if self.vocabularies else None
 
     @property
     def n_samples(self) -> int:
@@ -213,7 +222,10 @@ def _as_model_dtype(
 
 
 def normalise_inputs(
-    X: Any, declared: list[DeclaredInput] | None = None, has_layer: bool = False
+    X: Any,
+    declared: list[DeclaredInput] | None = None,
+    has_layer: bool = False,
+    vocabulary: Vocabulary | None = None,
 ) -> Inputs:
     """Check X and return it as :class:`Inputs`.
 
@@ -225,7 +237,11 @@ def normalise_inputs(
         The model's declared inputs (:func:`ig_plugin._keras.declared_inputs`), or None: then
         shapes and dtypes are not checked against the model.
     has_layer
-        Attributions go to a layer: integer inputs are fed to the model unchanged.
+        Attributions go to a layer: integer inputs are fed to the model unchanged, so they must
+        be whole numbers (floats for a declared integer input are cast to it).
+    vocabulary
+        The ids the attributed layer takes (an embedding's), if it says: the ids of the input
+        that feeds it must be within it.
 
     Raises
     ------
@@ -234,15 +250,17 @@ def normalise_inputs(
         explained.
     ValueError
         X is empty, has no batch axis, holds NaN or infinity, does not fit the model's declared
-        inputs, or its inputs disagree on the number of samples.
+        inputs, its inputs disagree on the number of samples, or ids are fractions or outside
+        the vocabulary.
     """
-    values, layout = split_inputs(X, declared)
-    names = Inputs(values, layout).names
+    values, layout = split_inputs(X, declared, "X")
+    names = layout.names("X", len(values))
     if declared is not None:
         _check_count(values, layout, declared)
+    specs = [None if declared is None else declared[position] for position in range(len(values))]
     arrays = [
-        checked_array(value, None if declared is None else declared[position], has_layer, name)
-        for position, (value, name) in enumerate(zip(values, names, strict=True))
+        checked_array(value, spec, has_layer, name)
+        for value, spec, name in zip(values, specs, names, strict=True)
     ]
     sizes = [array.shape[0] for array in arrays]
     if len(set(sizes)) > 1:
@@ -250,4 +268,26 @@ def normalise_inputs(
             f"All inputs in `X` must have the same number of samples (leading dimension). "
             f"Received: leading dimensions {sizes}."
         )
-    return Inputs(arrays=tuple(arrays), layout=layout)
+    if not has_layer:
+        return Inputs(arrays=tuple(arrays), layout=layout)
+    dtypes = [None if spec is None else spec.dtype for spec in specs]
+    integer = [
+        position
+        for position, (array, dtype) in enumerate(zip(arrays, dtypes, strict=True))
+        if (dtype if dtype is not None else array.dtype).kind in "iu"
+    ]
+    vocabularies = tuple(
+        vocabulary
+        if vocabulary is not None and vocabulary.covers(position, len(arrays), integer)
+        else None
+        for position in range(len(arrays))
+    )
+    arrays = [
+        as_ids(array, name, dtype, known)
+        for array, name, dtype, known in zip(arrays, names, dtypes, vocabularies, strict=True)
+    ]
+    return Inputs(
+        arrays=tuple(arrays),
+        layout=layout,
+        vocabularies=vocabularies if any(vocabularies) else (),
+    )

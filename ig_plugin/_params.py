@@ -129,9 +129,10 @@ def check_auto_settings(
     tolerance = DEFAULT_TOLERANCE if tolerance is None else tolerance
     if not is_real(tolerance):
         raise TypeError(f"`tolerance` must be a number. Received: {describe(tolerance)}.")
-    if not 0 < float(tolerance) < np.inf:
+    if not 0 < float(tolerance) < 1:
         raise ValueError(
-            f"Received an invalid value for `tolerance`, expected a positive number. "
+            "Received an invalid value for `tolerance`, expected a number between 0 and 1 "
+            "(the error allowed, relative to |F(x) - F(x')|: 1 or more allows any attributions). "
             f"Received: tolerance={tolerance!r}"
         )
     max_steps = DEFAULT_MAX_STEPS if max_steps is None else max_steps

@@ -16,7 +16,7 @@ from ig_plugin._baselines import normalise_baselines
 from ig_plugin._compiled import ModelCall
 from ig_plugin._forward_kwargs import ForwardKwargs, split_forward_kwargs
 from ig_plugin._inputs import Inputs, normalise_inputs
-from ig_plugin._keras import declared_inputs
+from ig_plugin._keras import declared_inputs, vocabulary_of
 from ig_plugin._outputs import check_pick
 from ig_plugin._targets import normalise_target, normalise_targets
 
@@ -88,7 +88,8 @@ def prepare_request(
     show_progress = _params.check_bool("progress_bar", progress_bar)
     pick = check_pick(output)
     has_layer = explainer.layer is not None
-    inputs = normalise_inputs(X, declared_inputs(explainer.model), has_layer)
+    vocabulary = vocabulary_of(explainer.model, explainer.layer) if has_layer else None
+    inputs = normalise_inputs(X, declared_inputs(explainer.model), has_layer, vocabulary)
     n_samples = inputs.n_samples
     return Request(
         inputs=inputs,

@@ -50,12 +50,14 @@ def check_nt_type(nt_type: Any) -> str:
     return check_choice("nt_type", nt_type, NT_TYPES)
 
 
-def check_stdevs(stdevs: Any) -> float | tuple[float, ...]:
-    """A finite number >= 0, or a tuple of them (one per input)."""
-    values = stdevs if isinstance(stdevs, tuple) else (stdevs,)
+def check_stdevs(stdevs: Any, n_inputs: int | None = None) -> float | tuple[float, ...]:
+    """A finite number >= 0, or a list or tuple of them (one per input, returned as a tuple);
+    with ``n_inputs`` (the model declares its inputs) a sequence must have that many."""
+    sequence = isinstance(stdevs, (tuple, list))
+    values = tuple(stdevs) if sequence else (stdevs,)
     if not values or not all(is_real(value) for value in values):
         raise TypeError(
-            "`stdevs` must be a number, or a tuple with one number per input. "
+            "`stdevs` must be a number, or a list or tuple with one number per input. "
             f"Received: {describe(stdevs)}."
         )
     if not all(0 <= float(value) < np.inf for value in values):
@@ -63,5 +65,10 @@ def check_stdevs(stdevs: Any) -> float | tuple[float, ...]:
             "Received an invalid value for `stdevs`, expected finite numbers >= 0 (standard "
             f"deviations of the noise). Received: stdevs={stdevs!r}"
         )
+    if sequence and n_inputs is not None and len(values) != n_inputs:
+        raise ValueError(
+            f"`stdevs` as a sequence must have one value per model input ({n_inputs}). "
+            f"Received: {len(values)} values."
+        )
     floats = tuple(float(value) for value in values)
-    return floats if isinstance(stdevs, tuple) else floats[0]
+    return floats if sequence else floats[0]

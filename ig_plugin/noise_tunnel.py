@@ -13,6 +13,7 @@ from alibi.api.interfaces import Explainer, Explanation
 from ig_plugin import _saving
 from ig_plugin._draws import fresh_entropy
 from ig_plugin._inputs import ArrayOrList
+from ig_plugin._keras import declared_inputs
 from ig_plugin._request import prepare_request
 from ig_plugin._saving import whitebox_local_meta
 from ig_plugin._smoothing import RunningMoments, Smoother, noisy_copy
@@ -57,7 +58,8 @@ class NoiseTunnel(Explainer):
         Noisy copies of X (at least 1).
     stdevs
         Standard deviation of the noise, in the units of X: a number for every input, or a
-        tuple with one per model input. 0 leaves an input as it is (also an integer input
+        list or tuple with one per model input (checked here when the model declares its
+        inputs, else at :meth:`explain`). 0 leaves an input as it is (also an integer input
         such as token ids); noise can only be added to float inputs.
     seed
         None: fresh noise on every :meth:`explain`. An int: the same noise for the same X.
@@ -79,7 +81,7 @@ class NoiseTunnel(Explainer):
         explainer: IntegratedGradients | ExpectedGradients,
         nt_type: str = "smoothgrad",
         n_samples: int = 5,
-        stdevs: float | tuple[float, ...] = 1.0,
+        stdevs: float | tuple[float, ...] | list[float] = 1.0,
         seed: int | None = None,
     ) -> None:
         if not isinstance(explainer, WRAPPABLE):
@@ -90,7 +92,8 @@ class NoiseTunnel(Explainer):
         self.explainer = explainer
         self.nt_type = check_nt_type(nt_type)
         self.n_samples = check_n_samples(n_samples)
-        self.stdevs = check_stdevs(stdevs)
+        declared = declared_inputs(explainer.model)
+        self.stdevs = check_stdevs(stdevs, None if declared is None else len(declared))
         self.seed = check_seed(seed)
         super().__init__(meta=whitebox_local_meta())
         self.meta["params"].update(
@@ -212,7 +215,7 @@ class NoiseTunnel(Explainer):
         if isinstance(self.stdevs, tuple):
             if len(self.stdevs) != len(arrays):
                 raise ValueError(
-                    f"`stdevs` as a tuple must have one value per input of X ({len(arrays)}). "
+                    f"`stdevs` as a sequence must have one value per input of X ({len(arrays)}). "
                     f"Received: {len(self.stdevs)} values."
                 )
             stdevs = list(self.stdevs)

@@ -141,6 +141,9 @@ ERRORS = {
     "tolerance without auto": ({"tolerance": 1e-3}, ValueError, "`tolerance` applies only"),
     "max_steps without auto": ({"max_steps": 100}, ValueError, "`max_steps` applies only"),
     "zero tolerance": ({"n_steps": "auto", "tolerance": 0.0}, ValueError, "`tolerance`"),
+    # 5.0 stopped every sample at its first 3 gradients: any attributions meet it.
+    "tolerance of 1": ({"n_steps": "auto", "tolerance": 1}, ValueError, "between 0 and 1"),
+    "tolerance above 1": ({"n_steps": "auto", "tolerance": 5.0}, ValueError, "between 0 and 1"),
     "string tolerance": ({"n_steps": "auto", "tolerance": "1e-3"}, TypeError, "`tolerance`"),
     "max_steps 2": ({"n_steps": "auto", "max_steps": 2}, ValueError, "`max_steps`.*>= 3"),
     "max_steps float": ({"n_steps": "auto", "max_steps": 64.0}, TypeError, "`max_steps`"),

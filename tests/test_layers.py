@@ -235,13 +235,17 @@ def test_integer_baselines_must_be_whole_numbers():
 
 
 @pytest.mark.parametrize("bad", ["baselines", "X"])
-def test_ids_outside_the_vocabulary_are_a_value_error(bad):
+@pytest.mark.parametrize("value", [99, -3])
+def test_ids_outside_the_vocabulary_are_a_value_error(bad, value):
+    """-3 was wrapped around by Keras 3 (explained as id 27) instead of refused."""
     model = text_model()  # a vocabulary of 30
     ids = np.random.default_rng(7).integers(1, 30, size=(3, 7)).astype("int32")
     explainer = IntegratedGradients(model, layer=lambda m: m.embedding, n_steps=8)
-    arguments = {"baselines": 31} if bad == "baselines" else {}
-    X = ids if bad == "baselines" else np.where(ids == ids[0, 0], 99, ids).astype("int32")
-    with pytest.raises(ValueError, match=rf"cannot run on `{bad}`.*valid ids"):
+    arguments = {"baselines": value} if bad == "baselines" else {}
+    X = ids if bad == "baselines" else np.where(ids == ids[0, 0], value, ids).astype("int32")
+    with pytest.raises(
+        ValueError, match=rf"`{bad}` holds ids outside the vocabulary.*valid ids are 0 to 29"
+    ):
         explainer.explain(X, target=1, **arguments)
     assert "call" not in vars(model.embedding)
     # The explainer still works, as a fresh one does.
@@ -251,6 +255,44 @@ def test_ids_outside_the_vocabulary_are_a_value_error(bad):
         fresh.explain(ids, target=1).attributions[0],
         rtol=1e-6,
     )
+
+
+def functional_text_model(seed=0, vocab=20, length=6, offset=0):
+    """int32 token ids (a declared Input) -> [ids + offset] -> Embedding -> mean -> softmax."""
+    ids = keras.Input((length,), dtype="int32", name="ids")
+    fed = ids if not offset else keras.layers.Lambda(lambda t: t + offset)(ids)
+    vectors = keras.layers.Embedding(vocab, 3, name="tokens")(fed)
+    pooled = keras.layers.GlobalAveragePooling1D()(vectors)
+    return _seed_weights(
+        keras.Model(ids, keras.layers.Dense(2, activation="softmax")(pooled)), seed
+    )
+
+
+@pytest.mark.parametrize("builder", [functional_text_model, text_model])
+def test_float_ids_must_be_whole_numbers(builder):
+    """1.7 for an int32 input was explained as id 1."""
+    model = builder()
+    length = 6 if builder is functional_text_model else 7
+    explainer = IntegratedGradients(model, layer=lambda m: m.layers[1], n_steps=8)
+    if builder is text_model:
+        explainer = IntegratedGradients(model, layer=lambda m: m.embedding, n_steps=8)
+    with pytest.raises(ValueError, match=r"`X` must hold whole numbers.*Received: a value 1\.7"):
+        explainer.explain(np.full((1, length), 1.7, np.float32), target=1)
+    ids = np.random.default_rng(8).integers(1, 20, size=(2, length))
+    whole = explainer.explain(ids.astype("float32"), target=1)
+    exact = explainer.explain(ids.astype("int32"), target=1)
+    np.testing.assert_array_equal(whole.attributions[0], exact.attributions[0])
+
+
+def test_ids_that_reach_the_embedding_through_other_layers_are_left_to_the_model():
+    """The vocabulary bounds the embedding's own input: with ids + 5 in between, id 16 is out of
+    a vocabulary of 20 only after the offset, which the model itself refuses."""
+    model = functional_text_model(offset=5)
+    explainer = IntegratedGradients(model, layer=model.get_layer("tokens"), n_steps=8)
+    inside = np.full((1, 6), 14, np.int32)  # 19 after the offset: fine
+    assert explainer.explain(inside, target=1).attributions[0].shape == (1, 6, 3)
+    with pytest.raises(ValueError, match=r"cannot run on `X`.*valid ids"):
+        explainer.explain(np.full((1, 6), 16, np.int32), target=1)
 
 
 def test_nested_layer_object_is_non_serializable_and_gives_complete_attributions():
@@ -438,3 +480,31 @@ def test_layer_state_values_equal_alibis():
     for state in AlibiLayerState:
         assert LayerState(state.value) == state.value
     assert {s.value for s in LayerState} == {s.value for s in AlibiLayerState}
+
+
+class Block(keras.layers.Layer):
+    """A custom layer with a layer inside, as a Hugging Face model's ``embeddings`` is one:
+    tf_keras lists such sub-layers only through ``_flatten_layers``."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.inner = keras.layers.Dense(3, activation="tanh")
+
+    def call(self, x):
+        return 2.0 * self.inner(x)
+
+
+def test_a_layer_inside_a_custom_layer_is_found_saved_and_found_again(tmp_path):
+    inputs = keras.Input((4,))
+    block = Block(name="block")
+    outputs = keras.layers.Dense(2, activation="softmax")(block(inputs))
+    model = _seed_weights(keras.Model(inputs, outputs), seed=21)
+    X = _floats((3, 4), seed=22)
+    explainer = IntegratedGradients(model, layer=block.inner, n_steps=32)
+    assert explainer.meta["params"]["layer"] == LayerState.NON_SERIALIZABLE
+    explanation = explainer.explain(X, target=1)
+    assert explanation.attributions[0].shape == (3, 3)
+    assert completeness_gap(explanation) < 1e-3
+    explainer.save(tmp_path)
+    loaded = IntegratedGradients.load(tmp_path, model)
+    assert loaded.layer is block.inner

@@ -377,3 +377,74 @@ def test_load_in_a_fresh_process_beside_a_saved_keras_model(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     np.testing.assert_allclose(np.load(Path(tmp_path, "attributions.npy")), expected, rtol=1e-6)
+
+
+# --- a model built again from code --------------------------------------------------------------
+
+
+def auto_named_model(seed=0, middle_units=4):
+    """chain_model without names: Keras numbers them (dense_7, dense_8, ...) process-wide."""
+    inputs = keras.Input((6,))
+    h = keras.layers.Dense(5, activation="tanh")(inputs)
+    h = keras.layers.Dense(middle_units, activation="tanh")(h)
+    outputs = keras.layers.Dense(3, activation="softmax")(h)
+    return _seed_weights(keras.Model(inputs, outputs), seed)
+
+
+def auto_named_nested_model(seed=0):
+    inner_in = keras.Input((4,))
+    block = keras.Model(inner_in, keras.layers.Dense(3, activation="tanh")(inner_in))
+    inputs = keras.Input((6,))
+    outputs = keras.layers.Dense(3, activation="softmax")(
+        block(keras.layers.Dense(4, activation="tanh")(inputs))
+    )
+    return _seed_weights(keras.Model(inputs, outputs), seed)
+
+
+#: kind -> (builder, where the layer is in a model, whether the explainer gets the callable)
+REBUILT_LAYERS = {
+    "index": (auto_named_model, lambda m: m.layers[2], False),
+    "callable": (auto_named_model, lambda m: m.layers[2], True),
+    "nested object": (auto_named_nested_model, lambda m: m.layers[2].layers[1], False),
+}
+
+
+@pytest.mark.parametrize("kind", REBUILT_LAYERS)
+def test_a_model_built_again_from_code_loads(kind, tmp_path):
+    # The usual deployment: the model is built by the same code and its weights loaded, so its
+    # automatic layer names differ from the saved ones.
+    builder, layer_of, as_callable = REBUILT_LAYERS[kind]
+    model = builder()
+    explainer = IntegratedGradients(
+        model, layer=layer_of if as_callable else layer_of(model), n_steps=20
+    )
+    explainer.save(tmp_path)
+    rebuilt = builder()
+    rebuilt.set_weights(model.get_weights())
+    assert [layer.name for layer in rebuilt.layers] != [layer.name for layer in model.layers]
+
+    loaded = IntegratedGradients.load(tmp_path, rebuilt)
+
+    assert loaded.layer is layer_of(rebuilt)
+    np.testing.assert_allclose(
+        loaded.explain(X, target=1).attributions[0],
+        explainer.explain(X, target=1).attributions[0],
+        rtol=1e-6,
+    )
+
+
+def test_a_rebuilt_model_whose_layer_is_configured_differently_is_refused(tmp_path):
+    model = auto_named_model()
+    IntegratedGradients(model, layer=model.layers[2]).save(tmp_path)
+    with pytest.raises(ValueError, match=r"configured differently \(units: saved 4, found 5\)"):
+        IntegratedGradients.load(tmp_path, auto_named_model(middle_units=5))
+
+
+def test_a_rebuilt_model_with_another_layer_class_at_the_index_is_refused(tmp_path):
+    model = auto_named_model()
+    IntegratedGradients(model, layer=model.layers[2]).save(tmp_path)
+    inputs = keras.Input((6,))
+    h = keras.layers.Dense(4, activation="tanh")(inputs)
+    other = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.Dropout(0.1)(h)))
+    with pytest.raises(ValueError, match=r"saved for layer 'dense_\d+' \(Dense\).*\(Dropout\)"):
+        IntegratedGradients.load(tmp_path, other)

@@ -4,7 +4,7 @@ argument, before any TensorFlow work (a counting model proves the model never ra
 import numpy as np
 import pytest
 from compat import keras
-from models import CountingModel, set_seeded_weights
+from models import CountingModel, linear_model, linear_multi_input_model, set_seeded_weights
 from test_expected_gradients import skip_model
 
 from ig_plugin import ExpectedGradients, IntegratedGradients, NoiseTunnel
@@ -141,7 +141,8 @@ NT_CONSTRUCTOR_CASES = {
     "stdevs NaN": ({"stdevs": float("nan")}, ValueError, "`stdevs`"),
     "stdevs infinite": ({"stdevs": float("inf")}, ValueError, "`stdevs`"),
     "stdevs a string": ({"stdevs": "1"}, TypeError, "`stdevs`"),
-    "stdevs a list": ({"stdevs": [1.0]}, TypeError, "`stdevs`"),
+    "stdevs a list of strings": ({"stdevs": ["1.0"]}, TypeError, "`stdevs`"),
+    "stdevs an empty list": ({"stdevs": []}, TypeError, "`stdevs`"),
     "stdevs an empty tuple": ({"stdevs": ()}, TypeError, "`stdevs`"),
     "stdevs tuple with a negative": ({"stdevs": (1.0, -1.0)}, ValueError, "`stdevs`"),
     "seed negative": ({"seed": -2}, ValueError, "`seed`"),
@@ -157,6 +158,26 @@ def test_noise_tunnel_constructor_errors(counting, kwargs, error, match):
     assert counting.calls == 0
 
 
+@pytest.mark.parametrize("stdevs", [(1.0, 1.0), [1.0, 1.0, 0.0]])
+def test_noise_tunnel_checks_stdevs_against_the_declared_inputs_at_construction(stdevs):
+    model = linear_model(np.ones((3, 1), "float32"))  # one declared input
+    with pytest.raises(ValueError, match=r"`stdevs` as a sequence must have one value per model"):
+        NoiseTunnel(IntegratedGradients(model), stdevs=stdevs)
+
+
+def test_noise_tunnel_takes_stdevs_as_a_list_or_a_tuple():
+    weights = np.array([[1.0], [2.0]], "float32")
+    model = linear_multi_input_model(weights, weights)
+    X = [np.ones((2, 2), "float32"), np.ones((2, 2), "float32")]
+    explanations = [
+        NoiseTunnel(IntegratedGradients(model), n_samples=2, stdevs=stdevs, seed=3).explain(X)
+        for stdevs in ([0.0, 0.5], (0.0, 0.5))
+    ]
+    for listed, tupled in zip(*(e.attributions for e in explanations), strict=True):
+        np.testing.assert_array_equal(listed, tupled)
+    assert explanations[0].meta["params"]["stdevs"] == [0.0, 0.5]
+
+
 def test_noise_tunnel_wraps_only_ig_plugin_explainers(counting):
     with pytest.raises(TypeError, match="`explainer`"):
         NoiseTunnel(counting)
@@ -167,7 +188,7 @@ NT_EXPLAIN_CASES = {
         {"stdevs": (1.0, 1.0)},
         {"X": X, "target": 0},
         ValueError,
-        r"`stdevs` as a tuple must have one value per input of X \(1\)",
+        r"`stdevs` as a sequence must have one value per input of X \(1\)",
     ),
     "an argument the wrapped explainer does not take": (
         {},
