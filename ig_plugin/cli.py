@@ -22,10 +22,10 @@ from typing import NoReturn
 import numpy as np
 from tqdm import tqdm
 
-from ig_plugin import _batch_files
-from ig_plugin._batch_rows import FEATURES, ROW_ID, TARGETS, Collector, batches
-from ig_plugin._batch_worker import BatchExplainer, Columns, ExplainerSettings
-from ig_plugin._quadrature import MIN_STEPS
+from ig_plugin._batch import files
+from ig_plugin._batch.rows import FEATURES, ROW_ID, TARGETS, Collector, batches
+from ig_plugin._batch.worker import BatchExplainer, Columns, ExplainerSettings
+from ig_plugin._integral.quadrature import MIN_STEPS
 
 PROGRAM = "ig-plugin"
 #: Exit code for bad arguments or files, as argparse uses for bad usage.
@@ -123,13 +123,13 @@ def _check_ray_options(args: argparse.Namespace) -> None:
 
 def _read_inputs(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray | None]:
     """Every file check that needs no TensorFlow: DATA, the targets, MODEL, FOLDER, OUT."""
-    _batch_files.check_output_file(args.output)
-    _batch_files.check_input_file(args.model, "MODEL", (".keras", ".h5"))
+    files.check_output_file(args.output)
+    files.check_input_file(args.model, "MODEL", (".keras", ".h5"))
     if args.explainer is not None and not args.explainer.is_dir():
         raise FileNotFoundError(f"--explainer {str(args.explainer)!r} is not a folder.")
-    data = _batch_files.read_data(args.data)
+    data = files.read_data(args.data)
     if args.target_file is not None:
-        return data, _batch_files.read_targets(args.target_file, len(data))
+        return data, files.read_targets(args.target_file, len(data))
     if args.target is not None:
         return data, np.full(len(data), args.target, dtype=np.int64)
     return data, None
@@ -151,7 +151,7 @@ def _explain_on_ray(
     args: argparse.Namespace,
     settings: ExplainerSettings,
 ) -> Collector:
-    from ig_plugin._batch_ray import dataset_from_batches, local_cpus, ray_session
+    from ig_plugin._batch.on_ray import dataset_from_batches, local_cpus, ray_session
     from ig_plugin.distributed import explain_dataset
 
     actors = args.actors or 2
@@ -188,7 +188,7 @@ def explain(args: argparse.Namespace) -> None:
         raise ValueError(f"{', '.join(options)} apply without --explainer only.")
     settings.check()
     if args.ray:
-        from ig_plugin._batch_ray import import_ray
+        from ig_plugin._batch.on_ray import import_ray
 
         import_ray()
     data, targets = _read_inputs(args)
@@ -200,7 +200,7 @@ def explain(args: argparse.Namespace) -> None:
         collector = _explain_on_ray(data, targets, args, settings)
     else:
         collector = _explain_here(worker, data, targets, args)
-    _batch_files.write_npz_atomically(args.output, collector.arrays())
+    files.write_npz_atomically(args.output, collector.arrays())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -17,8 +17,8 @@ import numpy as np
 import tensorflow as tf
 from alibi.api.interfaces import Explanation
 
-from ig_plugin._keras import load_model
-from ig_plugin._outputs import select_output
+from ig_plugin._engine.select import select_output
+from ig_plugin._model.loading import load_model
 from ig_plugin.integrated_gradients import IntegratedGradients
 from ig_plugin.serving import _loading
 from ig_plugin.serving._loading import ModelSignature

@@ -1,0 +1,236 @@
+"""The ``ig-plugin explain`` command without Ray: the same numbers as an in-process ``explain``,
+rows in DATA's order, and exit code 2 with one line on stderr (and no OUT) for bad input."""
+
+import sys
+from functools import partial
+
+import numpy as np
+import pytest
+from batch_cases import (
+    BATCH_SIZE,
+    N_FEATURES,
+    N_ROWS,
+    assert_matches,
+    make_case,
+    run_command,
+)
+from compat import keras
+
+import ig_plugin._batch.files
+from ig_plugin import IntegratedGradients
+from ig_plugin._batch.rows import Collector
+from ig_plugin.cli import main
+
+
+@pytest.fixture(scope="module")
+def case(tmp_path_factory):
+    return make_case(tmp_path_factory.mktemp("cli"))
+
+
+def test_command_matches_in_process_explain(case, tmp_path):
+    output = tmp_path / "out.npz"
+    result = run_command(
+        "explain", case.model_path, case.data_path, "--output", output,
+        "--batch-size", BATCH_SIZE, "--no-progress",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert_matches(output, case.reference())
+
+
+def test_console_script_with_saved_explainer_and_target_file(case, tmp_path):
+    IntegratedGradients(case.model, method="riemann_trapezoid", n_steps=7).save(tmp_path / "ig")
+    targets = np.arange(N_ROWS) % 3
+    np.save(tmp_path / "t.npy", targets)
+    output = tmp_path / "out.npz"
+    result = run_command(
+        "explain", case.model_path, case.data_path, "-o", output, "--explainer", tmp_path / "ig",
+        "--target-file", tmp_path / "t.npy", "--batch-size", BATCH_SIZE, script=True,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "explain: 100%" in result.stderr  # the progress bar
+    assert_matches(output, case.reference(target=targets, method="riemann_trapezoid", n_steps=7))
+
+
+def test_one_target_for_every_row(case, tmp_path):
+    output = tmp_path / "out.npz"
+    argv = ["explain", str(case.model_path), str(case.data_path), "-o", str(output)]
+    assert main([*argv, "--target", "2", "--n-steps", "9", "--no-progress"]) == 0
+    expected = case.reference(target=2, n_steps=9)
+    with np.load(output) as written:
+        assert (written["target"] == 2).all()
+    assert_matches(output, {**expected, "target": None}, other_files=["target"])
+
+
+def test_regression_output_has_no_target(tmp_path):
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.Dense(1, use_bias=False)(inputs))
+    weights = np.array([[1.0], [-2.0], [0.5]], dtype="float32")
+    model.layers[-1].set_weights([weights])
+    model.save(tmp_path / "linear.keras")
+    X = np.random.default_rng(0).normal(size=(10, 3)).astype("float32")
+    np.save(tmp_path / "x.npy", X)
+    output = tmp_path / "out.npz"
+    argv = ["explain", str(tmp_path / "linear.keras"), str(tmp_path / "x.npy"), "-o", str(output)]
+    assert main([*argv, "--batch-size", "4", "--no-progress"]) == 0
+    with np.load(output) as written:
+        assert sorted(written.files) == ["attributions", "deltas", "predictions"]
+        # A linear model's IG from a zero baseline is w * x, exactly (closed form).
+        np.testing.assert_allclose(written["attributions"], X * weights[:, 0], rtol=1e-5)
+
+
+def test_integer_rows_are_explained_as_the_core_explains_them(case, tmp_path):
+    X = np.round(case.X * 3).astype(np.int64)
+    np.save(tmp_path / "ints.npy", X)
+    output = tmp_path / "out.npz"
+    argv = ["explain", str(case.model_path), str(tmp_path / "ints.npy"), "-o", str(output)]
+    assert main([*argv, "--batch-size", str(BATCH_SIZE), "--no-progress"]) == 0
+    reference = IntegratedGradients(case.model, target_fn=partial(np.argmax, axis=1)).explain(X)
+    with np.load(output) as written:
+        np.testing.assert_allclose(written["attributions"], reference.attributions[0], atol=1e-6)
+        np.testing.assert_array_equal(written["target"], reference.target)
+
+
+def test_parquet_columns_are_features(case, tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    # An integer column too: read as float32, like the float32 columns beside it.
+    X = case.X.copy()
+    X[:, 0] = np.round(X[:, 0] * 3)
+    columns = {f"f{i}": X[:, i] for i in range(1, N_FEATURES)}
+    table = pa.table({"f0": X[:, 0].astype(np.int64), **columns})
+    pq.write_table(table, tmp_path / "data.parquet")
+    output = tmp_path / "out.npz"
+    argv = ["explain", str(case.model_path), str(tmp_path / "data.parquet"), "-o", str(output)]
+    assert main([*argv, "--batch-size", str(BATCH_SIZE), "--no-progress"]) == 0
+    reference = IntegratedGradients(case.model, target_fn=partial(np.argmax, axis=1)).explain(X)
+    with np.load(output) as written:
+        assert written["attributions"].dtype == np.float32
+        np.testing.assert_allclose(written["attributions"], reference.attributions[0], atol=1e-6)
+        np.testing.assert_allclose(written["deltas"], reference.deltas, atol=1e-6)
+
+
+def test_parquet_without_pyarrow_says_what_to_install(case, tmp_path, monkeypatch, capsys):
+    (tmp_path / "data.parquet").write_bytes(b"PAR1")
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # then `import pyarrow` fails
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
+    argv = ["explain", str(case.model_path), str(tmp_path / "data.parquet"), "-o", "x.npz"]
+    assert main(argv) == 2
+    assert "pip install 'ig_plugin[parquet]'" in capsys.readouterr().err
+
+
+# --- bad input: exit code 2, one line on stderr, OUT untouched ---------------------------------
+
+
+def _bad_files(case, folder):
+    """Each bad input: (extra arguments, DATA path, a word the message must contain)."""
+    np.save(folder / "wide.npy", np.ones((5, N_FEATURES + 1), dtype="float32"))
+    nan = case.X[:5].copy()
+    nan[3, 1] = np.nan
+    np.save(folder / "nan.npy", nan)
+    np.savetxt(folder / "data.csv", case.X[:5])
+    np.save(folder / "short_targets.npy", np.zeros(N_ROWS - 1, dtype=np.int64))
+    return {
+        "missing file": ([], folder / "absent.npy", "does not exist"),
+        "wrong shape": ([], folder / "wide.npy", "shape"),
+        "NaN": ([], folder / "nan.npy", "NaN"),
+        "unknown extension": ([], folder / "data.csv", "extension"),
+        "short target file": (
+            ["--target-file", folder / "short_targets.npy"],
+            case.data_path,
+            "one entry per row",
+        ),
+        "settings with a saved explainer": (
+            ["--explainer", folder, "--n-steps", "5"],
+            case.data_path,
+            "--n-steps",
+        ),
+        "Ray option without --ray": (["--actors", "2"], case.data_path, "--ray"),
+        "bad --method": (["--method", "simpson"], case.data_path, "simpson"),
+    }
+
+
+BAD_INPUTS = [
+    "missing file",
+    "wrong shape",
+    "NaN",
+    "unknown extension",
+    "short target file",
+    "settings with a saved explainer",
+    "Ray option without --ray",
+    "bad --method",
+]
+
+
+def _exit_code(argv):
+    """``main``'s exit code, whether it returns it or argparse exits with it."""
+    try:
+        return main(argv)
+    except SystemExit as exit:
+        return exit.code
+
+
+@pytest.mark.parametrize("problem", BAD_INPUTS)
+def test_bad_input_exits_2_with_one_line_and_no_output(case, tmp_path, capsys, problem):
+    extra, data, word = _bad_files(case, tmp_path)[problem]
+    output = tmp_path / "out.npz"
+    output.write_bytes(b"an earlier result")
+    argv = ["explain", str(case.model_path), str(data), "-o", str(output), *map(str, extra)]
+    assert _exit_code(argv) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ig-plugin: error: "), lines
+    assert word in lines[0]
+    assert output.read_bytes() == b"an earlier result"  # OUT untouched
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.npz")]
+
+
+def test_bad_input_in_a_real_process(case, tmp_path):
+    nan = case.X.copy()
+    nan[7, 0] = np.nan
+    np.save(tmp_path / "nan.npy", nan)
+    output = tmp_path / "out.npz"
+    result = run_command("explain", case.model_path, tmp_path / "nan.npy", "-o", output)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"ig-plugin: error: DATA {str(tmp_path / 'nan.npy')!r} contains NaN or infinity (first "
+        "at row 7): attributions would be undefined. Drop or impute those rows first."
+    ]
+    assert not output.exists()
+
+
+# --- the pieces -----------------------------------------------------------------------------
+
+
+def test_a_failed_write_leaves_no_file(tmp_path, monkeypatch):
+    def fail(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez", fail)
+    with pytest.raises(OSError, match="disk full"):
+        ig_plugin._batch.files.write_npz_atomically(tmp_path / "out.npz", {"a": np.ones(3)})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_nan_check_reads_a_memory_mapped_file_a_block_at_a_time(tmp_path, monkeypatch):
+    """The first bad row is found and named across blocks, and no block holds more rows than
+    the bound: a large file is never read whole."""
+    X = np.ones((50, 4), dtype="float32")
+    X[37, 2] = np.inf
+    np.save(tmp_path / "data.npy", X)
+    monkeypatch.setattr(ig_plugin._batch.files, "_CHECK_BYTES", 5 * X[:1].nbytes)
+    seen = []
+    isfinite = np.isfinite
+    monkeypatch.setattr(np, "isfinite", lambda rows: seen.append(len(rows)) or isfinite(rows))
+    with pytest.raises(ValueError, match=r"NaN or infinity \(first at row 37\)"):
+        ig_plugin._batch.files.read_npy(tmp_path / "data.npy")
+    assert seen and max(seen) == 5
+
+
+def test_collector_refuses_missing_and_repeated_rows():
+    collector = Collector(4)
+    collector.add({"row_id": np.array([2, 0]), "delta": np.array([0.2, 0.0])})
+    with pytest.raises(RuntimeError, match="came back twice"):
+        collector.add({"row_id": np.array([1, 2]), "delta": np.array([0.1, 0.2])})
+    with pytest.raises(RuntimeError, match="2 rows were not explained"):
+        collector.arrays()
+    collector.add({"row_id": np.array([3, 1]), "delta": np.array([0.3, 0.1])})
+    np.testing.assert_array_equal(collector.arrays()["deltas"], [0.0, 0.1, 0.2, 0.3])

@@ -1,0 +1,114 @@
+"""Explanations on Ray Data: ``ig-plugin explain --ray`` and ``explain_dataset`` give the numbers of
+an in-process ``explain``, rows in order (or carrying their ids), also when an actor dies.
+
+One local Ray cluster (2 CPUs) serves the module; the killed-actor test lets the command start
+its own, so that the crash it injects reaches only its own workers.
+"""
+
+import numpy as np
+import pytest
+
+ray = pytest.importorskip("ray")
+pytest.importorskip("ray.data")
+pa = pytest.importorskip("pyarrow")
+pq = pytest.importorskip("pyarrow.parquet")
+
+from batch_cases import BATCH_SIZE, N_FEATURES, TOLERANCE, make_case, run_command  # noqa: E402
+from batch_cases import assert_matches as assert_output_matches  # noqa: E402
+
+from ig_plugin._batch.worker import EXIT_ONCE_VARIABLE  # noqa: E402
+from ig_plugin.distributed import explain_dataset  # noqa: E402
+
+#: Most seconds a Ray Data run in this process may go without progress before it fails.
+NO_PROGRESS_TIMEOUT_S = 180
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A local Ray cluster for this module: its address, for the command's --ray-address."""
+    # Workers at the tests' priority (Ray's default is nice 15, starved on a busy machine).
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RAY_worker_niceness", "0")
+        context = ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.data.DataContext.get_current().execution_no_progress_timeout_s = NO_PROGRESS_TIMEOUT_S
+    try:
+        yield context.address_info["gcs_address"]
+    finally:
+        ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def case(tmp_path_factory):
+    return make_case(tmp_path_factory.mktemp("ray"))
+
+
+def test_command_on_ray_matches_in_process_explain(cluster, case, tmp_path):
+    output = tmp_path / "out.npz"
+    result = run_command(
+        "explain", case.model_path, case.data_path, "-o", output, "--batch-size", BATCH_SIZE,
+        "--ray", "--ray-address", cluster, "--actors", 2, "--no-progress",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert_output_matches(output, case.reference())
+
+
+def test_a_killed_actor_is_restarted_and_the_output_complete(case, tmp_path):
+    marker = tmp_path / "exited"
+    output = tmp_path / "out.npz"
+    # The only actor exits hard on its 2nd batch; Ray restarts it and retries that batch.
+    result = run_command(
+        "explain", case.model_path, case.data_path, "-o", output, "--batch-size", BATCH_SIZE,
+        "--ray", "--actors", 1, "--no-progress",
+        env={EXIT_ONCE_VARIABLE: f"2:{marker}"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert marker.exists()  # the actor did die
+    assert_output_matches(output, case.reference())
+
+
+def test_explain_dataset_rows_carry_their_ids_to_parquet(cluster, case, tmp_path):
+    # Scalar feature columns, string ids and a target column, as a day of logged requests.
+    ids = [f"request-{i:03d}" for i in range(len(case.X))]
+    targets = np.arange(len(case.X)) % 3
+    features = {f"f{i}": case.X[:, i] for i in range(N_FEATURES)}
+    pq.write_table(
+        pa.table({"request_id": ids, **features, "label": targets}), tmp_path / "rows.parquet"
+    )
+    rows = ray.data.read_parquet(str(tmp_path / "rows.parquet"))
+    explained = explain_dataset(
+        rows,
+        case.model_path,
+        feature_column=list(features),
+        target_column="label",
+        id_column="request_id",
+        actors=1,  # the cluster's other CPU reads and writes the parquet files
+        batch_size=BATCH_SIZE,
+        n_steps=20,
+    )
+    explained.write_parquet(str(tmp_path / "explained"))
+
+    back = ray.data.read_parquet(str(tmp_path / "explained")).sort("request_id")
+    written = back.take_batch(batch_size=len(ids), batch_format="numpy")
+    assert sorted(written) == ["attributions", "delta", "prediction", "request_id", "target"]
+    assert written["request_id"].tolist() == ids
+    expected = case.reference(target=targets, n_steps=20)
+    for column, name in [("attributions", "attributions"), ("delta", "deltas"),
+                         ("prediction", "predictions"), ("target", "target")]:  # fmt: skip
+        np.testing.assert_allclose(written[column], expected[name], rtol=TOLERANCE, atol=TOLERANCE)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error", "message"),
+    [
+        ({"feature_column": "pixels"}, ValueError, "no column 'pixels'"),
+        ({"actors": 0}, ValueError, "actors"),
+        ({"batch_size": 2.5}, TypeError, "batch_size"),
+        ({"explainer_uri": "saved/", "n_steps": 10}, ValueError, "n_steps"),
+        ({"method": "simpson"}, ValueError, "method"),
+        ({"feature_column": []}, TypeError, "feature_column"),
+    ],
+)
+def test_explain_dataset_checks_its_arguments_first(cluster, case, arguments, error, message):
+    rows = ray.data.from_items([{"features": row, "row_id": i} for i, row in enumerate(case.X)])
+    with pytest.raises(error, match=message):
+        explain_dataset(rows, case.model_path, **arguments)
