@@ -111,7 +111,9 @@ def test_target_fn_is_applied_once_to_the_noise_free_predictions(mlp, mlp_data):
     """Noise this large changes the predicted class of some copies: the targets must still be
     those of X itself."""
     argmax = partial(np.argmax, axis=1)
-    by_fn = NoiseTunnel(IntegratedGradients(mlp, target_fn=argmax), nt_samples=4, stdevs=3.0, seed=7)
+    by_fn = NoiseTunnel(
+        IntegratedGradients(mlp, target_fn=argmax), nt_samples=4, stdevs=3.0, seed=7
+    )
     explanation = by_fn.explain(mlp_data)
     clean = argmax(mlp(mlp_data).numpy())
     np.testing.assert_array_equal(explanation.target, clean)

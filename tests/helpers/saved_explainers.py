@@ -60,9 +60,7 @@ def make_explainer(kind: str, model):
         return IntegratedGradients(model, layer=lambda m: m.layers[2], n_steps=16)
     if kind == "expected_gradients":
         return ExpectedGradients(model, background(), n_samples=8, seed=3, target_fn=argmax)
-    return NoiseTunnel(
-        IntegratedGradients(model, n_steps=16), "smoothgrad", 3, stdevs=0.1, seed=4
-    )
+    return NoiseTunnel(IntegratedGradients(model, n_steps=16), "smoothgrad", 3, stdevs=0.1, seed=4)
 
 
 def explain(explainer, kind: str):
