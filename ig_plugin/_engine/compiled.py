@@ -26,17 +26,10 @@ from ig_plugin._engine.layer_hooks import recording, substituting
 from ig_plugin._engine.loop import gradients, integrate
 from ig_plugin._engine.plans import Plan, SpanPlans
 from ig_plugin._engine.select import select_output, select_scalar
+from ig_plugin._engine.spans import AttributeFn, span_length
 from ig_plugin._request.forward_kwargs import ForwardKwargs
 from ig_plugin._request.request import ModelCall
 from ig_plugin._request.targets import TargetKind, TargetRule
-
-#: ``attribute(first, stop)``: per attributed tensor, the attributions of samples ``first`` to
-#: ``stop - 1``, an array of shape ``(stop - first, [K,] *feature_shape)``.
-AttributeFn = Callable[[int, int], list[np.ndarray]]
-
-#: Most bytes of rows per forward block when the start outputs of Expected Gradients are taken
-#: pair by pair (sample, background row).
-START_BLOCK_BYTES = 8 * 1024 * 1024
 
 
 class PathEnds(NamedTuple):
@@ -275,7 +268,7 @@ class CompiledModel:
         ``(N, *output_shape)`` float64. Without a layer and without per-sample
         ``forward_kwargs`` every sample starts from the same rows, so the M rows run once;
         otherwise a sample's start depends on the sample, and all N * M (sample, row) pairs run,
-        in blocks of at most :data:`START_BLOCK_BYTES` of rows.
+        in blocks of at most :data:`~ig_plugin._engine.spans.SPAN_BYTES` of rows.
         """
         if not over_table:
             if self.layer is None:
@@ -290,8 +283,7 @@ class CompiledModel:
             outputs, _ = self.forward(ends.starts, call, kwargs, batch_size)
             mean = outputs.mean(axis=0, keepdims=True, dtype=np.float64)
             return np.broadcast_to(mean, (n_samples, *mean.shape[1:]))
-        row_bytes = sum(a[:1].nbytes for a in (*ends.model_inputs, *ends.starts))
-        block = max(1, START_BLOCK_BYTES // max(row_bytes, 1))
+        block = span_length(sum(a[:1].nbytes for a in (*ends.model_inputs, *ends.starts)))
         sums = np.zeros(0)  # shaped by the first block's outputs
         for first in range(0, n_samples * n_rows, block):
             pairs = np.arange(first, min(first + block, n_samples * n_rows))
@@ -386,7 +378,7 @@ class CompiledModel:
         chunk_size: int,
         progress: tf.Tensor | None = None,
     ) -> AttributeFn:
-        """An ``attribute(first, stop)`` for :func:`ig_plugin._integral.spans.attribute_in_spans`.
+        """An ``attribute(first, stop)`` for :func:`ig_plugin._engine.spans.attribute_in_spans`.
 
         ``ends`` are the path ends of the attributed tensors (see :class:`PathEnds`); ``plans``
         gives each span's plan and says whether ``ends.starts`` are per-sample rows or one table

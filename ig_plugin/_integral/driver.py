@@ -20,8 +20,8 @@ from tqdm.auto import tqdm
 from ig_plugin._engine.compiled import CompiledModel, PathEnds
 from ig_plugin._engine.plans import SpanPlans, shared_steps
 from ig_plugin._engine.progress import reporting
+from ig_plugin._engine.spans import attribute_in_spans, span_length
 from ig_plugin._integral.auto_steps import integrate_auto
-from ig_plugin._integral.spans import attribute_in_spans, span_length
 from ig_plugin._request.forward_kwargs import ForwardKwargs
 from ig_plugin._request.request import ModelCall
 from ig_plugin._request.targets import TargetRule

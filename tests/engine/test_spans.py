@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from ig_plugin._integral.spans import SPAN_BYTES, attribute_in_spans, sample_spans, span_length
+from ig_plugin._engine.spans import SPAN_BYTES, attribute_in_spans, sample_spans, span_length
 
 
 class RecordingAttribute:

@@ -10,7 +10,7 @@ from compat import keras
 from models import METHODS, linear_model, power_sum_model, seeded_floats
 
 from ig_plugin import IntegratedGradients
-from ig_plugin._integral import spans as _spans
+from ig_plugin._engine import spans as _spans
 
 N_FEATURES = 3
 

@@ -20,7 +20,7 @@ from models import (
 )
 
 from ig_plugin import ExpectedGradients, IntegratedGradients
-from ig_plugin._integral import spans
+from ig_plugin._engine import spans
 from ig_plugin._integral.draws import sample_draws
 
 BACKGROUND = seeded_floats((7, 3), seed=20)

@@ -9,7 +9,7 @@ from alibi.explainers.integrated_gradients import LayerState as AlibiLayerState
 from compat import keras
 
 from ig_plugin import IntegratedGradients, LayerState
-from ig_plugin._integral import spans as _spans
+from ig_plugin._engine import spans as _spans
 
 RNG_SEED = 0
 

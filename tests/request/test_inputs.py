@@ -17,7 +17,7 @@ from models import (
 )
 
 from ig_plugin import IntegratedGradients
-from ig_plugin._integral import spans as _spans
+from ig_plugin._engine import spans as _spans
 
 WEIGHTS_A = np.array([[1.0, 0.5], [-2.0, 1.0], [0.25, -1.0]], dtype="float32")
 WEIGHTS_B = np.array([[3.0, -0.5], [-1.0, 2.0]], dtype="float32")

@@ -1,7 +1,7 @@
 """Run the compiled attribution over the samples, span by span.
 
-No TensorFlow here. ``attribute(first, stop)`` returns the finished attributions of samples
-``first`` to ``stop - 1``; the gradient batches inside it are the compiled side's business. Few
+No TensorFlow in this module. ``attribute(first, stop)`` returns the finished attributions of
+samples ``first`` to ``stop - 1``; the gradient batches inside it are the compiled side's business. Few
 calls are fastest (a compiled loop pays its dispatch once per call), but each call copies its
 samples' path ends to TensorFlow, so a span holds at most :data:`SPAN_BYTES` of them: memory stays
 flat as N grows. Progress is reported from inside the compiled loop, chunk by chunk
@@ -10,12 +10,13 @@ flat as N grows. Progress is reported from inside the compiled loop, chunk by ch
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from ig_plugin._engine.compiled import AttributeFn
+#: ``attribute(first, stop)``: per attributed tensor, the attributions of samples ``first`` to
+#: ``stop - 1``, an array of shape ``(stop - first, [K,] *feature_shape)``.
+AttributeFn = Callable[[int, int], list[np.ndarray]]
 
 #: Most bytes of path ends (and, for layer attributions, model inputs) per span: 8 MiB keeps the
 #: copies small beside a model's working memory, and spans long enough that dispatching a call
