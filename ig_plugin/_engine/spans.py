@@ -1,10 +1,10 @@
 """Run the compiled attribution over the samples, span by span.
 
 No TensorFlow in this module. ``attribute(first, stop)`` returns the finished attributions of
-samples ``first`` to ``stop - 1``; the gradient batches inside it are the compiled side's business. Few
-calls are fastest (a compiled loop pays its dispatch once per call), but each call copies its
-samples' path ends to TensorFlow, so a span holds at most :data:`SPAN_BYTES` of them: memory stays
-flat as N grows. Progress is reported from inside the compiled loop, chunk by chunk
+samples ``first`` to ``stop - 1``; the gradient batches inside it are the compiled side's
+business. Few calls are fastest (a compiled loop pays its dispatch once per call), but each call
+copies its samples' path ends to TensorFlow, so a span holds at most :data:`SPAN_BYTES` of them:
+memory stays flat as N grows. Progress is reported from inside the compiled loop, chunk by chunk
 (:mod:`ig_plugin._engine.progress`), so spans need not be cut finer for it.
 """
 
