@@ -15,7 +15,6 @@ compiled loop, and :meth:`CompiledModel.gradients_at`, raw gradients at points t
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -27,6 +26,7 @@ from ig_plugin._engine.loop import gradients, integrate
 from ig_plugin._engine.plans import Plan, SpanPlans
 from ig_plugin._engine.select import select_output, select_scalar
 from ig_plugin._engine.spans import AttributeFn, span_length
+from ig_plugin._engine.tracing import TracedOnceFunction
 from ig_plugin._request.forward_kwargs import ForwardKwargs
 from ig_plugin._request.request import ModelCall
 from ig_plugin._request.targets import TargetKind, TargetRule
@@ -65,38 +65,6 @@ class Span(NamedTuple):
     target: tf.Tensor | None
 
 
-def _relaxed_spec(value: Any) -> Any:
-    """A tensor's spec with its leading (batch) axis left open; other values as they are."""
-    if isinstance(value, (np.ndarray, tf.Tensor)):
-        shape = list(value.shape)
-        return tf.TensorSpec(shape[:0] if not shape else [None, *shape[1:]], value.dtype)
-    return value
-
-
-class _TracedOnceFunction:
-    """A ``tf.function`` whose first trace for a call signature already leaves the batch open.
-
-    Left alone, ``reduce_retracing`` traces the first call for its exact shapes and traces again
-    when the next batch or span has another size: every new explainer paid two traces of the
-    same function. Tracing first for the relaxed signature makes every later size reuse it.
-    """
-
-    def __init__(self, function: Callable[..., Any]) -> None:
-        self._function = tf.function(function, reduce_retracing=True)
-        self._traced: set[str] = set()
-        self._lock = threading.Lock()
-
-    def __call__(self, *args: Any) -> Any:
-        specs = tf.nest.map_structure(_relaxed_spec, args)
-        key = repr(specs)
-        if key not in self._traced:
-            with self._lock:
-                if key not in self._traced:
-                    self._function.get_concrete_function(*specs)
-                    self._traced.add(key)
-        return self._function(*args)
-
-
 class CompiledModel:
     """Compiled passes of a model called as ``model(inputs, **kwargs)``.
 
@@ -113,9 +81,9 @@ class CompiledModel:
         self.layer = layer
         # Nesting of the layer's recorded outputs (False) or inputs (True), set while tracing.
         self._structures: dict[bool, Any] = {}
-        self._forward = _TracedOnceFunction(self._forward_step)
-        self._gradients = _TracedOnceFunction(self._gradient_step)
-        self._raw = _TracedOnceFunction(self._raw_step)
+        self._forward = TracedOnceFunction(self._forward_step)
+        self._gradients = TracedOnceFunction(self._gradient_step)
+        self._raw = TracedOnceFunction(self._raw_step)
 
     def _call(self, inputs: Sequence[tf.Tensor], call: ModelCall, kwargs: dict[str, Any]) -> Any:
         return self.model(call.layout.pack_for_model(inputs), **kwargs)
