@@ -1,11 +1,14 @@
-"""A real ``mlserver start`` serving four models at once, asked over HTTP as a client would.
+"""A real ``mlserver start`` serving several models at once, asked over HTTP as a client would.
 
 One server for the module (starting one takes 10-50 s here): 127.0.0.1, free ports, bounded
-waits, stopped at teardown even when a test fails. Every served result is compared with the same
-``explain`` computed in this process from the same files. Runs where MLServer is installed
-(``pip install ".[serve]"``).
+waits, stopped at teardown even when a test fails. Its repository holds a user's own
+``settings.json``, which LocalServer must leave as it is. Every served result is compared with
+the same ``explain`` computed in this process from the same files. Runs where MLServer is
+installed (``pip install ".[serve]"``).
 """
 
+import json
+import shutil
 import threading
 
 import numpy as np
@@ -26,25 +29,54 @@ TIMEOUT_S = 120
 NUMPY_TYPES = {"FP32": "float32", "FP64": "float64", "INT32": "int32", "INT64": "int64"}
 
 
+#: A user's own server settings, in the repository's settings.json. LocalServer leaves the file
+#: as it is and applies what is not its own; host and ports are its own (port 1 would fail).
+USER_SETTINGS = {
+    "server_name": "ig-plugin-tests",
+    "gzip_enabled": False,
+    "host": "0.0.0.0",
+    "http_port": 1,
+    "parallel_workers": 3,
+}
+
+
+def files_in(folder):
+    """Every file below ``folder`` with its bytes."""
+    return {
+        str(path.relative_to(folder)): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
 @pytest.fixture(scope="module")
 def repository(tmp_path_factory):
     root = tmp_path_factory.mktemp("serving")
-    return root, serving_models.write_repository(root)
+    served = serving_models.write_repository(root)
+    (root / "models" / "settings.json").write_text(json.dumps(USER_SETTINGS, indent=2))
+    return root, served, files_in(root / "models")
 
 
 @pytest.fixture(scope="module")
 def server(repository):
-    root, _ = repository
+    root, _, _ = repository
     # parallel_workers=0: the models run in the server process, as Seldon Core v2 runs MLServer;
     # it starts in about two thirds of the time one worker process takes here.
-    with LocalServer(root / "models", parallel_workers=0, ready_timeout=300) as running:
+    running = LocalServer(root / "models", parallel_workers=0, ready_timeout=300)
+    with running:
         yield running
+    shutil.rmtree(running.work_folder)  # the log's folder, kept after stop
+
+
+@pytest.fixture(scope="module")
+def repository_files(repository):
+    return repository[2]
 
 
 @pytest.fixture(scope="module")
 def references(repository):
     """The in-process explainer of every served model, built from the same files."""
-    _, served = repository
+    _, served, _ = repository
     return {name: model.reference() for name, model in served.items()}
 
 
@@ -323,3 +355,46 @@ def test_the_grpc_endpoint_serves_the_same_explanations(server, references):
     assert_same_explanation(served, expected, ["attributions"])
     assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "out of range" in bad.value.details()
+
+
+# --- LocalServer leaves the repository as it is ---------------------------------------------
+
+
+def test_local_server_leaves_the_repository_as_it_was(server, repository):
+    root, _, before = repository
+    assert files_in(root / "models") == before  # settings.json unchanged, no log, no metrics
+    assert server.log_path is not None and root not in server.log_path.parents
+    assert "Uvicorn running on http://127.0.0.1:" in server.log_path.read_text()
+
+
+def test_local_server_applies_the_users_settings_but_its_own_host_and_ports(server):
+    metadata = requests.get(f"{server.url}/v2", timeout=TIMEOUT_S).json()
+    assert metadata["name"] == USER_SETTINGS["server_name"]
+    assert server.http_port != USER_SETTINGS["http_port"]
+    # gzip_enabled false: a large answer to a client that accepts gzip comes back plain.
+    X = floats((40, 6), seed=9)
+    response = requests.post(
+        f"{server.url}/v2/models/classifier/infer",
+        json={"inputs": [tensor("x", X)]},
+        headers={"Accept-Encoding": "gzip"},
+        timeout=TIMEOUT_S,
+    )
+    assert response.status_code == 200, response.text
+    assert len(response.content) > 1000
+    assert "Content-Encoding" not in response.headers
+
+
+def test_local_server_settings_merge_the_repositorys_own(tmp_path):
+    from ig_plugin.serving._local import server_settings
+
+    (tmp_path / "settings.json").write_text(json.dumps(USER_SETTINGS))
+    work = tmp_path / "work"
+    merged = server_settings(tmp_path, work, None, {"debug": True})
+    assert merged["server_name"] == "ig-plugin-tests" and merged["gzip_enabled"] is False
+    assert merged["host"] == "127.0.0.1" and merged["http_port"] != 1
+    assert merged["parallel_workers"] == 3  # the repository's, when LocalServer is not given one
+    assert merged["metrics_dir"] == str(work / "metrics") and merged["debug"] is True
+    assert server_settings(tmp_path, work, 0, {})["parallel_workers"] == 0
+    (tmp_path / "settings.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match="must hold a JSON object"):
+        server_settings(tmp_path, work, None, {})
