@@ -1,4 +1,5 @@
-"""A real ``mlserver start`` serving several models at once, asked over HTTP as a client would.
+"""A real ``mlserver start`` serving several models at once, asked as clients would: over HTTP
+with ``requests`` and with tritonclient's V2 clients (HTTP and gRPC).
 
 One server for the module (starting one takes 10-50 s here): 127.0.0.1, free ports, bounded
 waits, stopped at teardown even when a test fails. Its repository holds a user's own
@@ -7,9 +8,14 @@ the same ``explain`` computed in this process from the same files. Runs where ML
 installed (``pip install ".[serve]"``).
 """
 
+import importlib.util
 import json
 import shutil
+import subprocess
+import sys
+import tempfile
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -398,3 +404,126 @@ def test_local_server_settings_merge_the_repositorys_own(tmp_path):
     (tmp_path / "settings.json").write_text("[1, 2]")
     with pytest.raises(ValueError, match="must hold a JSON object"):
         server_settings(tmp_path, work, None, {})
+
+
+# --- the standard V2 clients ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def http_client(server):
+    httpclient = pytest.importorskip("tritonclient.http")
+    client = httpclient.InferenceServerClient(url=server.url.removeprefix("http://"))
+    yield httpclient, client
+    client.close()
+
+
+def triton_inputs(httpclient, named_arrays):
+    inputs = []
+    for name, array in named_arrays.items():
+        datatype = {v: k for k, v in NUMPY_TYPES.items()}[array.dtype.name]
+        tensor_ = httpclient.InferInput(name, list(array.shape), datatype)
+        # MLServer's REST endpoint reads JSON tensors only, not Triton's binary extension.
+        tensor_.set_data_from_numpy(array, binary_data=False)
+        inputs.append(tensor_)
+    return inputs
+
+
+def test_tritonclients_default_http_call_is_served(http_client, references):
+    httpclient, client = http_client
+    # No listed outputs: the client asks for binary_data_output, and reads the JSON answer.
+    result = client.infer("classifier", triton_inputs(httpclient, {"x": X_CLASSIFIER}))
+    served = {name: result.as_numpy(name) for name in ("attributions", "deltas", "predictions")}
+    served["target"] = result.as_numpy("target")
+    explainer = references["classifier"]
+    expected = explainer.explain(X_CLASSIFIER, target=argmax_target(explainer, X_CLASSIFIER))
+    assert_same_explanation(served, expected, ["attributions"])
+    # priority and timeout travel as request parameters too; so do ours.
+    result = client.infer(
+        "classifier",
+        triton_inputs(httpclient, {"x": X_CLASSIFIER}),
+        priority=1,
+        timeout=10_000_000,
+        parameters={"target": 2, "baselines": 0.5},
+    )
+    np.testing.assert_allclose(
+        result.as_numpy("attributions"),
+        explainer.explain(X_CLASSIFIER, target=2, baselines=0.5).attributions[0],
+        rtol=TOLERANCE,
+        atol=TOLERANCE,
+    )
+
+
+@pytest.mark.parametrize(
+    ("inputs", "parameters", "message"),
+    [
+        ({"x": X_CLASSIFIER[:, :5]}, None, "must have shape [-1, 6]"),
+        ({"x": X_CLASSIFIER}, {"targt": 1}, "Unknown request parameters ['targt']"),
+    ],
+    ids=["wrong shape", "misspelt parameter"],
+)
+def test_tritonclients_bad_http_call_gets_the_real_reason(http_client, inputs, parameters, message):
+    httpclient, client = http_client
+    from tritonclient.utils import InferenceServerException
+
+    with pytest.raises(InferenceServerException) as raised:
+        client.infer("classifier", triton_inputs(httpclient, inputs), parameters=parameters)
+    assert raised.value.status() == "400"
+    assert message in raised.value.message()
+
+
+#: tritonclient.grpc cannot be imported beside mlserver (both register the same protobuf
+#: symbols), so the gRPC client runs in a process of its own: it explains X (an .npy file) with
+#: the given request parameters (JSON) and writes the response's tensors to an .npz file, or the
+#: error's status and message to a .json file.
+GRPC_CLIENT = """
+import json, sys
+import numpy as np
+import tritonclient.grpc as grpcclient
+from tritonclient.utils import InferenceServerException
+
+target, model, x_file, parameters, out = sys.argv[1:]
+X = np.load(x_file)
+client = grpcclient.InferenceServerClient(url=target)
+tensor = grpcclient.InferInput("x", list(X.shape), "FP32")
+tensor.set_data_from_numpy(X)
+try:
+    result = client.infer(model, [tensor], parameters=json.loads(parameters), client_timeout=120)
+except InferenceServerException as error:
+    with open(out + ".json", "w") as f:
+        json.dump({"status": error.status(), "message": error.message()}, f)
+else:
+    names = [output.name for output in result.get_response().outputs]
+    np.savez(out + ".npz", **{name: result.as_numpy(name) for name in names})
+"""
+
+
+def grpc_client_call(server, tmp_path, model, X, parameters):
+    folder = Path(tempfile.mkdtemp(dir=tmp_path))  # one per call
+    np.save(folder / "x.npy", X)
+    out = folder / "out"
+    command = [
+        sys.executable,
+        "-c",
+        GRPC_CLIENT,
+        server.grpc_target,
+        model,
+        str(folder / "x.npy"),
+        json.dumps(parameters),
+        str(out),
+    ]
+    subprocess.run(command, check=True, timeout=TIMEOUT_S)
+    if out.with_suffix(".npz").exists():
+        with np.load(out.with_suffix(".npz")) as served:
+            return dict(served)
+    return json.loads(out.with_suffix(".json").read_text())
+
+
+def test_tritonclients_grpc_call_is_served(server, references, tmp_path):
+    if importlib.util.find_spec("tritonclient.grpc") is None:  # found, not imported
+        pytest.skip("tritonclient[grpc] is not installed")
+    served = grpc_client_call(server, tmp_path, "classifier", X_CLASSIFIER, {"target": 1})
+    expected = references["classifier"].explain(X_CLASSIFIER, target=1)
+    assert_same_explanation(served, expected, ["attributions"])
+    error = grpc_client_call(server, tmp_path, "classifier", X_CLASSIFIER, {"targt": 1})
+    assert error["status"] == "StatusCode.INVALID_ARGUMENT"
+    assert "Unknown request parameters ['targt']" in error["message"]

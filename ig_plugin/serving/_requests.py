@@ -29,6 +29,12 @@ PARAMETERS = {
     "attribute_to_layer_inputs": "with a layer explainer, attribute to the layer's inputs",
 }
 
+#: Request parameters of the V2 protocol's clients that ask nothing of an explanation: accepted
+#: and ignored. tritonclient's HTTP client sends ``binary_data_output`` with every request that
+#: lists no outputs (the answer is JSON all the same, which it reads), and ``priority`` and
+#: ``timeout`` when asked to (scheduling hints for a queue this runtime does not have).
+PROTOCOL_PARAMETERS = ("binary_data_output", "priority", "timeout")
+
 #: V2 datatypes that hold no numbers to interpolate.
 NOT_NUMBERS = ("BYTES", "BOOL")
 
@@ -165,11 +171,16 @@ def _target_tensor(tensor: RequestInput) -> np.ndarray:
 def _parameters(request: InferenceRequest) -> dict[str, Any]:
     extra = dict(request.parameters.model_extra or {}) if request.parameters else {}
     # Keys with a leading underscore are MLServer's own bookkeeping (e.g. decoded payloads).
-    given = {key: value for key, value in extra.items() if not key.startswith("_")}
+    given = {
+        key: value
+        for key, value in extra.items()
+        if not key.startswith("_") and key not in PROTOCOL_PARAMETERS
+    }
     unknown = sorted(set(given) - set(PARAMETERS))
     if unknown:
         raise ValueError(
-            f"Unknown request parameters {unknown}. Known parameters: {list(PARAMETERS)}."
+            f"Unknown request parameters {unknown}. Known parameters: {list(PARAMETERS)} "
+            f"(and the protocol's {list(PROTOCOL_PARAMETERS)}, which change nothing)."
         )
     baselines = given.get("baselines")
     if baselines is not None and (
