@@ -240,6 +240,12 @@ BAD_REQUESTS = {
         "datatype BYTES",
     ),
     "NaN": ("classifier", [_with_null(X_CLASSIFIER)], None, "NaN"),
+    "no samples": (
+        "classifier",
+        [tensor("x", np.zeros((0, 6), "float32"))],
+        None,
+        "Input tensor 'x' holds no samples (shape [0, 6])",
+    ),
     "data that do not fill the shape": (
         "classifier",
         [{"name": "x", "shape": [2, 6], "datatype": "FP32", "data": [0.5] * 11}],

@@ -123,8 +123,19 @@ def _check_shape(array: np.ndarray, spec: TensorSpec, tensor_name: str) -> None:
     )
 
 
+def _check_has_samples(tensors: list[RequestInput]) -> None:
+    """Refuse a tensor without samples, from its declared shape, before it is decoded."""
+    for tensor in tensors:
+        if tensor.shape and tensor.shape[0] == 0:
+            raise ValueError(
+                f"Input tensor {tensor.name!r} holds no samples (shape {tensor.shape}): send at "
+                "least one."
+            )
+
+
 def _model_inputs(tensors: list[RequestInput], specs: tuple[TensorSpec, ...]) -> list[np.ndarray]:
     """The model's inputs in its order: any one tensor for one input, else one per input name."""
+    _check_has_samples(tensors)
     if len(specs) <= 1:
         if len(tensors) != 1:
             raise ValueError(
