@@ -1,4 +1,4 @@
-"""A model repository for the serving tests: four seeded Keras models, their explainers and
+"""A model repository for the serving tests: seeded Keras models, their explainers and
 model-settings.json files, and the in-process explainers that served results must equal.
 
 - ``classifier``: 6 features -> softmax over 3 classes; a saved explainer (``uri``), .keras file.
@@ -7,6 +7,7 @@ model-settings.json files, and the in-process explainers that served results mus
   whose small ``internal_batch_size`` splits paths across gradient batches.
 - ``text``: 10 token ids -> Embedding -> mean -> softmax over 2; a saved layer explainer
   (attributions to the embedding's output).
+- ``auto-steps``: the classifier with ``n_steps="auto"``.
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ class ServedModel:
 
 
 def write_repository(root: Path) -> dict[str, ServedModel]:
-    """Save the four models and explainers under ``root/artifacts`` and their settings under
+    """Save the models and explainers under ``root/artifacts`` and their settings under
     ``root/models/<name>``; return them by name. ``root/models`` is the repository to serve."""
     artifacts = root / "artifacts"
     artifacts.mkdir(parents=True)
@@ -103,6 +104,8 @@ def write_repository(root: Path) -> dict[str, ServedModel]:
     model = classifier()
     add("classifier", model, ".keras", IntegratedGradients(model, n_steps=20))
     add("regression", regression(), ".h5", n_steps=30, method="riemann_trapezoid")
+    model = classifier()
+    add("auto-steps", model, ".keras", IntegratedGradients(model, n_steps="auto"))
     model = two_inputs()
     add("two-inputs", model, ".keras", IntegratedGradients(model, internal_batch_size=7))
     model = text()

@@ -34,6 +34,9 @@ TIMEOUT_S = 120
 
 NUMPY_TYPES = {"FP32": "float32", "FP64": "float64", "INT32": "int32", "INT64": "int64"}
 
+#: Explanation data that only some explainers return, and their served dtypes.
+OPTIONAL_OUTPUTS = {"n_steps": "int64", "error_estimates": "float64"}
+
 
 #: A user's own server settings, in the repository's settings.json. LocalServer leaves the file
 #: as it is and applies what is not its own; host and ports are its own (port 1 would fail).
@@ -128,6 +131,15 @@ def assert_same_explanation(served, explanation, names):
         assert "target" not in served
     else:
         np.testing.assert_array_equal(served["target"], explanation.target)
+    # What only some explanations hold comes back typed, when they hold it.
+    for name, dtype in OPTIONAL_OUTPUTS.items():
+        if name not in explanation.data:
+            assert name not in served
+            continue
+        assert served[name].dtype == dtype
+        np.testing.assert_allclose(
+            served[name], explanation.data[name], rtol=TOLERANCE, atol=TOLERANCE
+        )
 
 
 def argmax_target(explainer, X):
@@ -158,6 +170,12 @@ CASES = {
         [tensor("x", X_CLASSIFIER)],
         {"target": 2, "baselines": 0.5},
         lambda ig: ig.explain(X_CLASSIFIER, target=2, baselines=0.5),
+    ),
+    "classifier, n_steps='auto': with each sample's steps and error estimate": (
+        "auto-steps",
+        [tensor("x", X_CLASSIFIER)],
+        {"target": 1},
+        lambda ig: ig.explain(X_CLASSIFIER, target=1),
     ),
     "regression": (
         "regression",

@@ -17,7 +17,7 @@ from mlserver.types import InferenceRequest, InferenceResponse, MetadataTensor
 from ig_plugin.serving._explaining import ServedExplainer
 from ig_plugin.serving._loading import TensorSpec
 from ig_plugin.serving._requests import decode_request
-from ig_plugin.serving._responses import encode_response
+from ig_plugin.serving._responses import OPTIONAL_OUTPUTS, encode_response
 from ig_plugin.serving._settings import read_settings
 
 T = TypeVar("T")
@@ -26,7 +26,7 @@ T = TypeVar("T")
 #: own refusal of a value (a token id beyond the vocabulary). They become HTTP 400.
 BAD_REQUEST_ERRORS = (ValueError, TypeError, tf.errors.InvalidArgumentError)
 
-RESPONSE_NAMES = ("attributions", "deltas", "predictions", "target")
+RESPONSE_NAMES = ("attributions", "deltas", "predictions", "target", *OPTIONAL_OUTPUTS)
 
 
 def _message(error: BaseException) -> str:
