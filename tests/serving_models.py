@@ -8,6 +8,8 @@ model-settings.json files, and the in-process explainers that served results mus
 - ``text``: 10 token ids -> Embedding -> mean -> softmax over 2; a saved layer explainer
   (attributions to the embedding's output).
 - ``auto-steps``: the classifier with ``n_steps="auto"``.
+- ``expected-gradients``: the classifier with a seeded ExpectedGradients (8 background rows).
+- ``noise-tunnel``: the classifier with a seeded SmoothGrad over IntegratedGradients.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import numpy as np
 from compat import keras
 from models import set_seeded_weights
 
-from ig_plugin import IntegratedGradients
+from ig_plugin import ExpectedGradients, IntegratedGradients, NoiseTunnel
 
 VOCABULARY, LENGTH = 50, 10
 RUNTIME = "ig_plugin.serving.IntegratedGradientsRuntime"
@@ -66,12 +68,13 @@ class ServedModel:
     model_file: Path
     explainer_dir: Path | None = None
     init_parameters: dict[str, Any] = field(default_factory=dict)
+    explainer_class: type = IntegratedGradients
 
-    def reference(self) -> IntegratedGradients:
+    def reference(self) -> Any:
         """The explainer the server runs, built in this process from the same files."""
         model = keras.models.load_model(self.model_file, compile=False)
         if self.explainer_dir is not None:
-            return IntegratedGradients.load(self.explainer_dir, model)
+            return self.explainer_class.load(self.explainer_dir, model)
         return IntegratedGradients(model, **self.init_parameters)
 
     def settings(self, folder: Path) -> dict[str, Any]:
@@ -99,13 +102,22 @@ def write_repository(root: Path) -> dict[str, ServedModel]:
         if explainer is not None:
             explainer_dir = artifacts / f"{name}-explainer"
             explainer.save(explainer_dir)
-        served[name] = ServedModel(name, model_file, explainer_dir, init_parameters)
+        explainer_class = type(explainer) if explainer is not None else IntegratedGradients
+        served[name] = ServedModel(
+            name, model_file, explainer_dir, init_parameters, explainer_class
+        )
 
     model = classifier()
     add("classifier", model, ".keras", IntegratedGradients(model, n_steps=20))
     add("regression", regression(), ".h5", n_steps=30, method="riemann_trapezoid")
     model = classifier()
     add("auto-steps", model, ".keras", IntegratedGradients(model, n_steps="auto"))
+    model = classifier()
+    background = floats((8, 6), seed=20)
+    add("expected-gradients", model, ".keras", ExpectedGradients(model, background, 16, seed=0))
+    model = classifier()
+    smooth = NoiseTunnel(IntegratedGradients(model, n_steps=8), n_samples=3, stdevs=0.2, seed=0)
+    add("noise-tunnel", model, ".keras", smooth)
     model = two_inputs()
     add("two-inputs", model, ".keras", IntegratedGradients(model, internal_batch_size=7))
     model = text()

@@ -35,7 +35,7 @@ TIMEOUT_S = 120
 NUMPY_TYPES = {"FP32": "float32", "FP64": "float64", "INT32": "int32", "INT64": "int64"}
 
 #: Explanation data that only some explainers return, and their served dtypes.
-OPTIONAL_OUTPUTS = {"n_steps": "int64", "error_estimates": "float64"}
+OPTIONAL_OUTPUTS = {"n_steps": "int64", "error_estimates": "float64", "expected_value": "float64"}
 
 
 #: A user's own server settings, in the repository's settings.json. LocalServer leaves the file
@@ -177,6 +177,18 @@ CASES = {
         {"target": 1},
         lambda ig: ig.explain(X_CLASSIFIER, target=1),
     ),
+    "Expected Gradients, no target: argmax, with the expected value": (
+        "expected-gradients",
+        [tensor("x", X_CLASSIFIER)],
+        None,
+        lambda eg: eg.explain(X_CLASSIFIER, target=argmax_target(eg, X_CLASSIFIER)),
+    ),
+    "NoiseTunnel over IG, target and baselines": (
+        "noise-tunnel",
+        [tensor("x", X_CLASSIFIER)],
+        {"target": 2, "baselines": 0.5},
+        lambda smooth: smooth.explain(X_CLASSIFIER, target=2, baselines=0.5),
+    ),
     "regression": (
         "regression",
         [tensor("x", X_REGRESSION)],
@@ -288,6 +300,13 @@ BAD_REQUESTS = {
         [tensor("chemistry", CHEMISTRY), tensor("color", COLOUR)],
         None,
         "unknown: ['color']",
+    ),
+    "baselines for Expected Gradients": (
+        "expected-gradients",
+        [tensor("x", X_CLASSIFIER)],
+        {"baselines": 0.5},
+        "The request parameters ['baselines'] do not apply to this model's ExpectedGradients, "
+        "which takes ['target', 'output', 'attribute_to_layer_inputs']",
     ),
     "unknown parameter": (
         "classifier",

@@ -395,3 +395,24 @@ def test_concurrent_predictions_in_one_runtime_are_all_right(plain_runtime):
         target = np.argmax(explainer.model(batch), axis=1)
         expected = explainer.explain(batch, target=target).attributions[0]
         np.testing.assert_allclose(attributions, expected, atol=TOLERANCE)
+
+
+# --- which explainers are served -----------------------------------------------------------
+
+
+def test_a_saved_explainer_of_a_class_the_runtime_does_not_serve_is_refused(
+    classifier_files, tmp_path
+):
+    import dill
+
+    root, _ = classifier_files
+    (tmp_path / "anchors").mkdir()
+    with open(tmp_path / "anchors" / "meta.dill", "wb") as f:
+        dill.dump({"name": "AnchorTabular"}, f)
+    settings = write_settings(
+        tmp_path / "settings",
+        uri="../anchors",
+        extra={"model_uri": str(root / "classifier.keras")},
+    )
+    with pytest.raises(ValueError, match=r"holds a saved 'AnchorTabular'; the runtime serves"):
+        asyncio.run(IntegratedGradientsRuntime(settings).load())

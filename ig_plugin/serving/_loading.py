@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from ig_plugin.integrated_gradients import IntegratedGradients
+from ig_plugin.serving import _explainers
 from ig_plugin.serving._settings import RuntimeSettings
 
 
@@ -99,10 +100,11 @@ def _layer_from_setting(model: Any, layer: Any) -> Any:
     )
 
 
-def load_explainer(settings: RuntimeSettings, model: Any) -> IntegratedGradients:
-    """The saved explainer at ``settings.explainer_uri``, or a new one from ``init_parameters``."""
+def load_explainer(settings: RuntimeSettings, model: Any) -> Any:
+    """The saved explainer at ``settings.explainer_uri`` (any class the runtime serves), or a new
+    IntegratedGradients from ``init_parameters``."""
     if settings.explainer_uri is not None:
-        return IntegratedGradients.load(settings.explainer_uri, model)
+        return _explainers.load_saved(settings.explainer_uri, model)
     arguments = dict(settings.init_parameters)
     arguments["layer"] = _layer_from_setting(model, arguments.get("layer"))
     return IntegratedGradients(model, **arguments)

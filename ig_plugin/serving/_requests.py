@@ -40,6 +40,26 @@ NOT_NUMBERS = ("BYTES", "BOOL")
 
 
 @dataclass(frozen=True)
+class RequestRules:
+    """What one served model takes in a request.
+
+    Attributes
+    ----------
+    inputs
+        The model's declared inputs (none for a subclassed model, which then takes one tensor of
+        any shape).
+    parameters
+        The request parameters (keys of :data:`PARAMETERS`) its explainer takes.
+    explainer
+        The explainer's class name, for messages.
+    """
+
+    inputs: tuple[TensorSpec, ...]
+    parameters: frozenset[str]
+    explainer: str
+
+
+@dataclass(frozen=True)
 class ExplainCall:
     """The arguments of one ``explain`` call, read from a request.
 
@@ -179,7 +199,15 @@ def _target_tensor(tensor: RequestInput) -> np.ndarray:
     return target
 
 
-def _parameters(request: InferenceRequest) -> dict[str, Any]:
+def _check_applies(names: list[str], rules: RequestRules) -> None:
+    if names:
+        raise ValueError(
+            f"The request parameters {names} do not apply to this model's {rules.explainer}, "
+            f"which takes {[name for name in PARAMETERS if name in rules.parameters]}."
+        )
+
+
+def _parameters(request: InferenceRequest, rules: RequestRules) -> dict[str, Any]:
     extra = dict(request.parameters.model_extra or {}) if request.parameters else {}
     # Keys with a leading underscore are MLServer's own bookkeeping (e.g. decoded payloads).
     given = {
@@ -193,6 +221,7 @@ def _parameters(request: InferenceRequest) -> dict[str, Any]:
             f"Unknown request parameters {unknown}. Known parameters: {list(PARAMETERS)} "
             f"(and the protocol's {list(PROTOCOL_PARAMETERS)}, which change nothing)."
         )
+    _check_applies(sorted(set(given) - rules.parameters), rules)
     baselines = given.get("baselines")
     if baselines is not None and (
         not isinstance(baselines, numbers.Real) or isinstance(baselines, bool)
@@ -204,18 +233,17 @@ def _parameters(request: InferenceRequest) -> dict[str, Any]:
     return given
 
 
-def decode_request(request: InferenceRequest, specs: tuple[TensorSpec, ...]) -> ExplainCall:
-    """Read ``request`` into an :class:`ExplainCall` for a model whose inputs are ``specs``.
-
-    ``specs`` is empty for a model that declares no inputs (subclassed); it then takes one
-    tensor, of any shape.
+def decode_request(request: InferenceRequest, rules: RequestRules) -> ExplainCall:
+    """Read ``request`` into an :class:`ExplainCall` for a model served by ``rules``.
 
     Raises
     ------
     TypeError, ValueError
-        The request does not fit the model or the protocol; the message says how.
+        The request does not fit the model, its explainer or the protocol; the message says
+        how.
     """
-    parameters = _parameters(request)
+    specs = rules.inputs
+    parameters = _parameters(request, rules)
     targets = [tensor for tensor in request.inputs if tensor.name == TARGET_TENSOR]
     data = [tensor for tensor in request.inputs if tensor.name != TARGET_TENSOR]
     if len(targets) > 1:

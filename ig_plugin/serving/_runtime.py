@@ -53,7 +53,8 @@ def _metadata(spec: TensorSpec) -> MetadataTensor:
 
 
 class IntegratedGradientsRuntime(MLModel):
-    """An MLServer runtime that serves Integrated Gradients explanations of a Keras model.
+    """An MLServer runtime that serves the explanations of a Keras model by any saved ig_plugin
+    explainer: IntegratedGradients, ExpectedGradients or NoiseTunnel.
 
     Configured by ``model-settings.json``::
 
@@ -62,20 +63,22 @@ class IntegratedGradientsRuntime(MLModel):
          "parameters": {"uri": "explainer/",
                         "extra": {"model_uri": "model.keras"}}}
 
-    ``uri`` is a folder written by :meth:`~ig_plugin.IntegratedGradients.save` (by default the
-    settings' own folder); ``extra.init_parameters`` instead (the constructor's arguments,
-    ``layer`` as a name or index) builds a fresh explainer. Relative paths start at the
-    settings' folder. ``extra.warmup`` (default
+    ``uri`` is a folder written by an explainer's ``save`` (by default the settings' own
+    folder), loaded by the class its ``meta.dill`` names; ``extra.init_parameters`` instead (the
+    constructor's arguments, ``layer`` as a name or index) builds a fresh IntegratedGradients.
+    Relative paths start at the settings' folder. ``extra.warmup`` (default
     true) explains zero inputs at load, so the first request costs what later ones do;
     ``extra.explain_threads`` (default 4) bounds the explanations computed at once.
 
     A request holds one input tensor for a one-input model, else one per model input named
     after it; optionally a ``target`` tensor (one int per sample) or the parameters ``target``,
-    ``baselines`` (a number), ``output`` and ``attribute_to_layer_inputs``. Without a target, the
-    explainer's ``target_fn`` applies, else argmax for a classifier. The response holds
-    ``attributions`` (``attributions_<input name>`` for several inputs), ``deltas``,
-    ``predictions`` and ``target``, as typed tensors. A request that cannot be explained gets
-    HTTP 400 with the reason.
+    ``baselines`` (a number; not for ExpectedGradients, whose paths start at its background),
+    ``output`` and ``attribute_to_layer_inputs``. Without a target, the explainer's
+    ``target_fn`` applies, else argmax for a classifier. The response holds ``attributions``
+    (``attributions_<input name>`` for several inputs), ``deltas``, ``predictions`` and
+    ``target``, as typed tensors, and ``n_steps`` and ``error_estimates`` (``n_steps="auto"``)
+    or ``expected_value`` (ExpectedGradients) when the explanation has them. A request that
+    cannot be explained gets HTTP 400 with the reason.
     """
 
     async def load(self) -> bool:
@@ -126,7 +129,7 @@ class IntegratedGradientsRuntime(MLModel):
     def _respond(self, payload: InferenceRequest) -> InferenceResponse:
         # All of it in a worker thread: decoding and encoding large tensors is CPU work too.
         served = self._served
-        call = decode_request(payload, served.signature.inputs)
+        call = decode_request(payload, served.rules)
         for name in call.response_outputs or ():
             if name not in RESPONSE_NAMES and not name.startswith("attributions_"):
                 raise ValueError(

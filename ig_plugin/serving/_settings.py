@@ -1,7 +1,7 @@
 """What a model-settings.json asks of the runtime, checked before anything is loaded.
 
-The runtime reads MLServer's ``parameters``: ``uri`` (a folder written by
-``IntegratedGradients.save``) and ``extra``, whose keys are listed in :data:`EXTRA_KEYS`. Relative
+The runtime reads MLServer's ``parameters``: ``uri`` (a folder written by an ig_plugin
+explainer's ``save``) and ``extra``, whose keys are listed in :data:`EXTRA_KEYS`. Relative
 paths are relative to the folder of the model-settings.json, as MLServer resolves ``uri``.
 """
 
@@ -104,7 +104,7 @@ def _explainer_uri(settings: ModelSettings, fresh: bool) -> str | None:
         if not uri or (beside and not os.path.exists(os.path.join(uri, "meta.dill"))):
             raise ValueError(
                 f"Model {settings.name!r}: no explainer to load. Give `parameters.uri` (a folder "
-                "written by IntegratedGradients.save; by default the folder of "
+                "written by an explainer's save; by default the folder of "
                 "model-settings.json) or `extra.init_parameters` (the explainer's arguments; {} "
                 "for the defaults)."
             )
