@@ -152,6 +152,25 @@ def test_bad_settings_are_refused_at_load(classifier_files, parameters, error, m
     assert asyncio.run(runtime.unload())  # MLServer unloads a model whose load failed
 
 
+@pytest.mark.parametrize(
+    ("file_name", "reason"),
+    [
+        ("model.keras", "a .keras file is a zip archive, and this one (16 bytes) is not"),
+        ("model.h5", "file signature not found"),
+    ],
+)
+def test_a_corrupt_model_file_is_reported_as_such(tmp_path, file_name, reason):
+    (tmp_path / file_name).write_bytes(b"not a model file")
+    settings = write_settings(
+        tmp_path / "m", extra={"model_uri": f"../{file_name}", "init_parameters": {}}
+    )
+    with pytest.raises(ValueError) as raised:
+        asyncio.run(IntegratedGradientsRuntime(settings).load())
+    message = str(raised.value)
+    assert str(tmp_path / file_name) in message and reason in message
+    assert "File not found" not in message
+
+
 def test_init_parameters_take_a_layer_by_name(tmp_path):
     ids = keras.Input((6,), dtype="int32")
     x = keras.layers.Embedding(20, 3, name="tokens")(ids)

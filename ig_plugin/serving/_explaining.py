@@ -18,7 +18,6 @@ import numpy as np
 import tensorflow as tf
 from alibi.api.interfaces import Explanation
 
-from ig_plugin._keras import load_model
 from ig_plugin._outputs import select_output
 from ig_plugin.serving import _explainers, _loading
 from ig_plugin.serving._loading import ModelSignature
@@ -108,7 +107,7 @@ class ServedExplainer:
     @classmethod
     def load(cls, settings: RuntimeSettings) -> ServedExplainer:
         """Load the model and the explainer that ``settings`` name, and warm them up if asked."""
-        model = load_model(settings.model_uri)
+        model = _loading.load_keras_model(settings.model_uri)
         explainer = _loading.load_explainer(settings, model)
         served = cls(model, explainer, _loading.model_signature(model))
         if settings.warmup:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import zipfile
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
+from ig_plugin._keras import load_model
 from ig_plugin.integrated_gradients import IntegratedGradients
 from ig_plugin.serving import _explainers
 from ig_plugin.serving._settings import RuntimeSettings
@@ -80,6 +83,25 @@ def model_signature(model: Any) -> ModelSignature:
         inputs=tuple(_spec(tensor, i) for i, tensor in enumerate(inputs)),
         output=_spec(outputs[0], 0) if len(outputs) == 1 else None,
     )
+
+
+def load_keras_model(path: str) -> Any:
+    """The Keras model saved at ``path`` (``extra.model_uri``), uncompiled.
+
+    Raises
+    ------
+    ValueError
+        Keras cannot read the file; the message holds the path and the reason.
+    """
+    # Keras 3 answers "File not found" for a .keras file that is not a zip archive (a corrupt or
+    # truncated one): say what it is instead.
+    if path.endswith(".keras") and os.path.isfile(path) and not zipfile.is_zipfile(path):
+        raise ValueError(
+            f"{path!r} could not be loaded as a Keras model: a .keras file is a zip archive, and "
+            f"this one ({os.path.getsize(path)} bytes) is not: it is corrupt, truncated, or a "
+            "file of another format."
+        )
+    return load_model(path)
 
 
 def _layer_from_setting(model: Any, layer: Any) -> Any:
