@@ -121,17 +121,14 @@ def write_repository(root: Path, alibi_runtime: bool) -> tuple[Path, dict[str, s
     IntegratedGradients(model, **ARGUMENTS).save(root / "explainer-without-target-fn")
     models = root / "models"
     served = {"served": "ig", GZIP_LABEL: "ig", "served, default target": "ig-default-target"}
-    _write(
-        models,
-        "ig",
-        RUNTIME,
-        {"uri": str(root / "explainer"), "extra": {"model_uri": str(model_file)}},
-    )
+    # The runners share one model file, kept outside their folders: the settings allow that.
+    shared = {"model_uri": str(model_file), "allow_paths_outside_folder": True}
+    _write(models, "ig", RUNTIME, {"uri": str(root / "explainer"), "extra": shared})
     _write(
         models,
         "ig-default-target",
         RUNTIME,
-        {"extra": {"model_uri": str(model_file), "init_parameters": ARGUMENTS}},
+        {"extra": {**shared, "init_parameters": ARGUMENTS}},
     )
     if alibi_runtime:
         alibi_extra = {"explainer_type": "integrated_gradients", "infer_uri": str(model_file)}

@@ -81,6 +81,8 @@ class ServedModel:
         parameters: dict[str, Any] = {
             "extra": {"model_uri": os.path.relpath(self.model_file, folder)}
         }
+        if folder not in self.model_file.parents:
+            parameters["extra"]["allow_paths_outside_folder"] = True
         if self.explainer_dir is not None:
             parameters["uri"] = os.path.relpath(self.explainer_dir, folder)
         else:
@@ -89,18 +91,21 @@ class ServedModel:
 
 
 def write_repository(root: Path) -> dict[str, ServedModel]:
-    """Save the models and explainers under ``root/artifacts`` and their settings under
-    ``root/models/<name>``; return them by name. ``root/models`` is the repository to serve."""
+    """Save the models, their explainers and settings in ``root/models/<name>``, except the
+    regression model's file, kept in ``root/artifacts`` (outside the repository, which its
+    settings allow); return them by name. ``root/models`` is the repository to serve."""
     artifacts = root / "artifacts"
     artifacts.mkdir(parents=True)
     served = {}
 
-    def add(name, model, suffix, explainer=None, **init_parameters):
-        model_file = artifacts / f"{name}{suffix}"
+    def add(name, model, suffix, explainer=None, outside=False, **init_parameters):
+        folder = artifacts if outside else root / "models" / name
+        folder.mkdir(parents=True, exist_ok=True)
+        model_file = folder / f"{name}{suffix}"
         model.save(model_file)
         explainer_dir = None
         if explainer is not None:
-            explainer_dir = artifacts / f"{name}-explainer"
+            explainer_dir = folder / "explainer"
             explainer.save(explainer_dir)
         explainer_class = type(explainer) if explainer is not None else IntegratedGradients
         served[name] = ServedModel(
@@ -109,7 +114,7 @@ def write_repository(root: Path) -> dict[str, ServedModel]:
 
     model = classifier()
     add("classifier", model, ".keras", IntegratedGradients(model, n_steps=20))
-    add("regression", regression(), ".h5", n_steps=30, method="riemann_trapezoid")
+    add("regression", regression(), ".h5", outside=True, n_steps=30, method="riemann_trapezoid")
     model = classifier()
     add("auto-steps", model, ".keras", IntegratedGradients(model, n_steps="auto"))
     model = classifier()
@@ -130,7 +135,7 @@ def write_repository(root: Path) -> dict[str, ServedModel]:
 
     for each in served.values():
         folder = root / "models" / each.name
-        folder.mkdir(parents=True)
+        folder.mkdir(parents=True, exist_ok=True)
         settings = json.dumps(each.settings(folder), indent=2)
         (folder / "model-settings.json").write_text(settings)
     return served

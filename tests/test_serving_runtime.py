@@ -3,6 +3,8 @@ request checks and error mapping. test_serving.py asks the same runtime over HTT
 
 import asyncio
 import json
+import os
+import shutil
 from functools import partial
 
 import numpy as np
@@ -25,8 +27,12 @@ TOLERANCE = 1e-6
 X = floats((5, 4), seed=7)
 
 
-def write_settings(folder, **parameters):
+def write_settings(folder, outside=True, **parameters):
+    """Write and read a model-settings.json; ``outside`` lets its paths leave ``folder`` (most
+    tests share files kept one folder up)."""
     folder.mkdir(parents=True, exist_ok=True)
+    if outside:
+        parameters["extra"] = {**parameters.get("extra", {}), "allow_paths_outside_folder": True}
     path = folder / "model-settings.json"
     settings = {"name": folder.name, "implementation": RUNTIME, "parameters": parameters}
     path.write_text(json.dumps(settings))
@@ -91,6 +97,48 @@ def test_relative_paths_start_at_the_settings_folder(classifier_files):
     )
     assert settings.model_uri == str(root / "classifier.keras")
     assert settings.explainer_uri == str(root / "argmin-explainer")
+
+
+def test_paths_must_stay_in_the_settings_folder_unless_allowed(classifier_files, tmp_path):
+    root, model = classifier_files
+    folder = tmp_path / "m"
+    (folder / "sub").mkdir(parents=True)
+    shutil.copy(root / "classifier.keras", folder / "classifier.keras")
+    IntegratedGradients(model, n_steps=5).save(folder / "explainer")
+    inside = read_settings(
+        write_settings(
+            folder,
+            outside=False,
+            uri="sub/../explainer",  # ".." that stays inside
+            extra={"model_uri": str(folder / "classifier.keras")},
+        )
+    )
+    assert inside.model_uri == str(folder / "classifier.keras")
+    relative_explainer = os.path.relpath(root / "argmin-explainer", folder)
+    relative_model = os.path.relpath(root / "classifier.keras", folder)
+    outside_paths = [
+        ({"uri": relative_explainer}, f"`uri` is {relative_explainer!r}"),
+        ({"uri": str(root / "argmin-explainer")}, "`uri` is "),
+        ({"extra": {"model_uri": relative_model}}, "`extra.model_uri` is "),
+    ]
+    for change, message in outside_paths:
+        parameters = {"uri": "explainer", "extra": {"model_uri": "classifier.keras"}, **change}
+        with pytest.raises(ValueError, match="outside the model's folder") as raised:
+            read_settings(write_settings(folder, outside=False, **parameters))
+        assert message in str(raised.value)
+        assert "`extra.allow_paths_outside_folder`" in str(raised.value)
+    allowed = {"uri": relative_explainer, "extra": {"model_uri": relative_model}}
+    assert read_settings(write_settings(folder, **allowed)).explainer_uri == str(
+        root / "argmin-explainer"
+    )
+    with pytest.raises(TypeError, match=r"`extra.allow_paths_outside_folder` must be true or"):
+        read_settings(
+            write_settings(
+                folder,
+                outside=False,
+                extra={"model_uri": "classifier.keras", "allow_paths_outside_folder": "yes"},
+            )
+        )
 
 
 def test_an_explainer_saved_beside_the_settings_needs_no_uri(classifier_files, tmp_path):

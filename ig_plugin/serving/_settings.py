@@ -2,7 +2,12 @@
 
 The runtime reads MLServer's ``parameters``: ``uri`` (a folder written by an ig_plugin
 explainer's ``save``) and ``extra``, whose keys are listed in :data:`EXTRA_KEYS`. Relative
-paths are relative to the folder of the model-settings.json, as MLServer resolves ``uri``.
+paths are relative to the folder of the model-settings.json, as MLServer resolves ``uri``, and
+must stay in it unless ``extra.allow_paths_outside_folder`` is true: a saved explainer is
+unpickled (which can run code) and a model file is read, so a settings file should not reach
+anywhere on the server's disk by accident. That folder is the boundary, not the whole model
+repository, because MLServer tells a runtime its model's settings but not where the repository
+is.
 """
 
 from __future__ import annotations
@@ -21,6 +26,10 @@ EXTRA_KEYS = {
     "init_parameters": "without `uri`: the explainer's constructor arguments",
     "warmup": "explain a zero input at load so the first request is not slower (default true)",
     "explain_threads": "most explanations computed at once (default 4)",
+    "allow_paths_outside_folder": (
+        "let `uri` and `model_uri` name files outside the folder of model-settings.json "
+        "(default false)"
+    ),
 }
 
 #: Constructor arguments that ``init_parameters`` may give (``target_fn`` needs a saved folder).
@@ -55,12 +64,29 @@ class RuntimeSettings:
     explain_threads: int = DEFAULT_EXPLAIN_THREADS
 
 
-def _existing(settings: ModelSettings, uri: Any, name: str) -> str:
+def _inside(path: str, folder: str) -> bool:
+    path, folder = os.path.abspath(path), os.path.abspath(folder)
+    return os.path.commonpath([path, folder]) == folder
+
+
+def _existing(settings: ModelSettings, uri: Any, name: str, anywhere: bool) -> str:
+    """The absolute path ``uri`` names, checked: it exists and, unless ``anywhere``, it is in
+    the folder of model-settings.json."""
     if not isinstance(uri, str) or not uri:
         raise ValueError(
             f"Model {settings.name!r}: `{name}` must be a path (str). Received: {uri!r}."
         )
     path = to_absolute_path(settings, uri)
+    folder = _settings_folder(settings)
+    # On the normalised path: ".." and absolute paths that lead out are refused; a symbolic
+    # link inside the folder was put there by whoever deploys it, and is followed.
+    if not anywhere and folder is not None and not _inside(path, folder):
+        raise ValueError(
+            f"Model {settings.name!r}: `{name}` is {uri!r}, which is {path}, outside the model's "
+            f"folder {folder} (the folder of its model-settings.json, in the model repository). "
+            "Move it into that folder, or set `extra.allow_paths_outside_folder` to true to "
+            "load it from there."
+        )
     if not os.path.exists(path):
         raise FileNotFoundError(
             f"Model {settings.name!r}: `{name}` is {uri!r}, but nothing exists at {path} "
@@ -125,7 +151,8 @@ def read_settings(settings: ModelSettings) -> RuntimeSettings:
     FileNotFoundError
         ``uri`` or ``extra.model_uri`` names nothing.
     TypeError, ValueError
-        A key is missing, unknown or of the wrong type.
+        A key is missing, unknown or of the wrong type, or a path leads out of the folder of
+        model-settings.json without ``extra.allow_paths_outside_folder``.
     """
     parameters = settings.parameters
     extra = dict(parameters.extra or {}) if parameters is not None else {}
@@ -149,10 +176,16 @@ def read_settings(settings: ModelSettings) -> RuntimeSettings:
             f"Model {settings.name!r}: `extra.explain_threads` must be an int >= 1. "
             f"Received: {threads!r}."
         )
+    anywhere = extra.get("allow_paths_outside_folder", False)
+    if not isinstance(anywhere, bool):
+        raise TypeError(
+            f"Model {settings.name!r}: `extra.allow_paths_outside_folder` must be true or false. "
+            f"Received: {anywhere!r}."
+        )
     uri = _explainer_uri(settings, "init_parameters" in extra)
     return RuntimeSettings(
-        model_uri=_existing(settings, extra["model_uri"], "extra.model_uri"),
-        explainer_uri=_existing(settings, uri, "uri") if uri else None,
+        model_uri=_existing(settings, extra["model_uri"], "extra.model_uri", anywhere),
+        explainer_uri=_existing(settings, uri, "uri", anywhere) if uri else None,
         init_parameters=_check_init_parameters(settings, extra.get("init_parameters", {})),
         warmup=warmup,
         explain_threads=int(threads),
