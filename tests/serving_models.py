@@ -2,7 +2,8 @@
 model-settings.json files, and the in-process explainers that served results must equal.
 
 - ``classifier``: 6 features -> softmax over 3 classes; a saved explainer (``uri``), .keras file.
-- ``regression``: 4 features -> one linear output; ``init_parameters``, .h5 file.
+- ``regression``: 4 features -> one linear output; ``init_parameters``, .h5 file kept outside
+  the repository; small request limits (:data:`REGRESSION_LIMITS`).
 - ``two-inputs``: inputs ``chemistry`` (5) and ``colour`` (3) -> softmax over 3; saved explainer
   whose small ``internal_batch_size`` splits paths across gradient batches.
 - ``text``: 10 token ids -> Embedding -> mean -> softmax over 2; a saved layer explainer
@@ -28,6 +29,9 @@ from ig_plugin import ExpectedGradients, IntegratedGradients, NoiseTunnel
 
 VOCABULARY, LENGTH = 50, 10
 RUNTIME = "ig_plugin.serving.IntegratedGradientsRuntime"
+
+#: The regression model takes at most 6 samples and 20 values (5 samples of 4) per request.
+REGRESSION_LIMITS = {"max_request_samples": 6, "max_request_values": 20}
 
 
 def classifier() -> keras.Model:
@@ -69,6 +73,7 @@ class ServedModel:
     explainer_dir: Path | None = None
     init_parameters: dict[str, Any] = field(default_factory=dict)
     explainer_class: type = IntegratedGradients
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def reference(self) -> Any:
         """The explainer the server runs, built in this process from the same files."""
@@ -79,7 +84,7 @@ class ServedModel:
 
     def settings(self, folder: Path) -> dict[str, Any]:
         parameters: dict[str, Any] = {
-            "extra": {"model_uri": os.path.relpath(self.model_file, folder)}
+            "extra": {"model_uri": os.path.relpath(self.model_file, folder), **self.extra}
         }
         if folder not in self.model_file.parents:
             parameters["extra"]["allow_paths_outside_folder"] = True
@@ -98,7 +103,7 @@ def write_repository(root: Path) -> dict[str, ServedModel]:
     artifacts.mkdir(parents=True)
     served = {}
 
-    def add(name, model, suffix, explainer=None, outside=False, **init_parameters):
+    def add(name, model, suffix, explainer=None, outside=False, extra=None, **init_parameters):
         folder = artifacts if outside else root / "models" / name
         folder.mkdir(parents=True, exist_ok=True)
         model_file = folder / f"{name}{suffix}"
@@ -109,12 +114,20 @@ def write_repository(root: Path) -> dict[str, ServedModel]:
             explainer.save(explainer_dir)
         explainer_class = type(explainer) if explainer is not None else IntegratedGradients
         served[name] = ServedModel(
-            name, model_file, explainer_dir, init_parameters, explainer_class
+            name, model_file, explainer_dir, init_parameters, explainer_class, extra or {}
         )
 
     model = classifier()
     add("classifier", model, ".keras", IntegratedGradients(model, n_steps=20))
-    add("regression", regression(), ".h5", outside=True, n_steps=30, method="riemann_trapezoid")
+    add(
+        "regression",
+        regression(),
+        ".h5",
+        outside=True,
+        extra=REGRESSION_LIMITS,
+        n_steps=30,
+        method="riemann_trapezoid",
+    )
     model = classifier()
     add("auto-steps", model, ".keras", IntegratedGradients(model, n_steps="auto"))
     model = classifier()

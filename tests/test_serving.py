@@ -334,6 +334,30 @@ def test_bad_request_gets_400_and_the_next_request_is_served(server, references,
     assert_same_explanation(served, explain(references[good_model]), ["attributions"])
 
 
+@pytest.mark.parametrize(
+    ("inputs", "message"),
+    [
+        ([tensor("x", floats((7, 4), seed=10))], "The request holds 7 samples; this model "),
+        ([tensor("x", floats((6, 4), seed=10))], "The request's tensors hold 24 values; this "),
+        # Refused from the declared shape, before the data (which do not fill it) are read.
+        (
+            [{"name": "x", "shape": [100_000, 4], "datatype": "FP32", "data": [0.5] * 3}],
+            "The request holds 100000 samples; this model explains at most 6 per request",
+        ),
+    ],
+    ids=["samples", "values", "before decoding"],
+)
+def test_a_request_beyond_the_models_limits_gets_413(server, references, inputs, message):
+    response = infer(server, "regression", inputs)
+    assert response.status_code == 413, response.text
+    assert message in response.json()["error"]
+    # At the limits (6 samples, 20 values: 5 samples of 4 features) the model is served.
+    X = floats((5, 4), seed=11)
+    served = outputs_of(infer(server, "regression", [tensor("x", X)]))
+    expected = references["regression"].explain(X).attributions[0]
+    np.testing.assert_allclose(served["attributions"], expected, rtol=TOLERANCE, atol=TOLERANCE)
+
+
 def _concurrent_case(position, size):
     """Request ``position`` of the concurrent test: one of three models, ``size`` samples."""
     kind = position % 3
@@ -570,3 +594,7 @@ def test_tritonclients_grpc_call_is_served(server, references, tmp_path):
     error = grpc_client_call(server, tmp_path, "classifier", X_CLASSIFIER, {"targt": 1})
     assert error["status"] == "StatusCode.INVALID_ARGUMENT"
     assert "Unknown request parameters ['targt']" in error["message"]
+    # MLServer maps HTTP 413 to no gRPC code: UNKNOWN, with the reason.
+    error = grpc_client_call(server, tmp_path, "regression", floats((7, 4), seed=10), {})
+    assert error["status"] == "StatusCode.UNKNOWN"
+    assert "The request holds 7 samples" in error["message"]

@@ -184,6 +184,11 @@ def test_an_explainer_saved_beside_the_settings_needs_no_uri(classifier_files, t
             "`extra.explain_threads` must be an int >= 1",
         ),
         (
+            {"extra": {"model_uri": "classifier.keras", "max_request_values": 0.5}},
+            ValueError,
+            "`extra.max_request_values` must be an int >= 1. Received: 0.5",
+        ),
+        (
             {"extra": {"model_uri": "classifier.keras", "warmup": "yes"}},
             TypeError,
             "`extra.warmup` must be true or false",

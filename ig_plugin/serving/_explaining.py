@@ -20,6 +20,7 @@ from alibi.api.interfaces import Explanation
 
 from ig_plugin._outputs import select_output
 from ig_plugin.serving import _explainers, _loading
+from ig_plugin.serving._limits import DEFAULT_MAX_SAMPLES, DEFAULT_MAX_VALUES
 from ig_plugin.serving._loading import ModelSignature
 from ig_plugin.serving._requests import PARAMETERS, ExplainCall, RequestRules
 from ig_plugin.serving._settings import RuntimeSettings
@@ -77,11 +78,15 @@ class ServedExplainer:
         Its explainer: one of the classes in :data:`~ig_plugin.serving._explainers.SERVED`.
     signature
         What the model declares about its inputs and output.
+    max_samples, max_values
+        The most samples, and values in all tensors, a request may hold.
     """
 
     model: Any
     explainer: Any
     signature: ModelSignature
+    max_samples: int = DEFAULT_MAX_SAMPLES
+    max_values: int = DEFAULT_MAX_VALUES
 
     def __post_init__(self) -> None:
         # The explainer of the model (the wrapped one, for NoiseTunnel): its layer, target_fn,
@@ -94,6 +99,8 @@ class ServedExplainer:
             inputs=self.signature.inputs,
             parameters=frozenset(name for name in PARAMETERS if name in arguments),
             explainer=type(self.explainer).__name__,
+            max_samples=self.max_samples,
+            max_values=self.max_values,
         )
         # Only for the default target (argmax of the predictions); traced once for any N. A
         # closure per model, so TensorFlow counts the traces of each model's function apart.
@@ -109,7 +116,13 @@ class ServedExplainer:
         """Load the model and the explainer that ``settings`` name, and warm them up if asked."""
         model = _loading.load_keras_model(settings.model_uri)
         explainer = _loading.load_explainer(settings, model)
-        served = cls(model, explainer, _loading.model_signature(model))
+        served = cls(
+            model,
+            explainer,
+            _loading.model_signature(model),
+            settings.max_request_samples,
+            settings.max_request_values,
+        )
         if settings.warmup:
             served.warm_up()
         return served

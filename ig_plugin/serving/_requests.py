@@ -16,6 +16,7 @@ import numpy as np
 from mlserver.codecs import NumpyCodec
 from mlserver.types import Datatype, InferenceRequest, RequestInput
 
+from ig_plugin.serving._limits import check_request_size
 from ig_plugin.serving._loading import TensorSpec
 
 #: The input tensor holding one target per sample; the other tensors are model inputs.
@@ -52,11 +53,15 @@ class RequestRules:
         The request parameters (keys of :data:`PARAMETERS`) its explainer takes.
     explainer
         The explainer's class name, for messages.
+    max_samples, max_values
+        The most samples, and values in all tensors, a request may hold.
     """
 
     inputs: tuple[TensorSpec, ...]
     parameters: frozenset[str]
     explainer: str
+    max_samples: int
+    max_values: int
 
 
 @dataclass(frozen=True)
@@ -238,10 +243,14 @@ def decode_request(request: InferenceRequest, rules: RequestRules) -> ExplainCal
 
     Raises
     ------
+    RequestTooLarge
+        The request holds more samples or values than ``rules`` allow (checked first, from the
+        declared shapes).
     TypeError, ValueError
         The request does not fit the model, its explainer or the protocol; the message says
         how.
     """
+    check_request_size(request.inputs, rules.max_samples, rules.max_values)
     specs = rules.inputs
     parameters = _parameters(request, rules)
     targets = [tensor for tensor in request.inputs if tensor.name == TARGET_TENSOR]

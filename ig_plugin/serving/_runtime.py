@@ -11,10 +11,11 @@ from typing import Any, TypeVar
 import tensorflow as tf
 from mlserver import MLModel
 from mlserver.codecs.numpy import to_datatype
-from mlserver.errors import InferenceError
+from mlserver.errors import InferenceError, MLServerError
 from mlserver.types import InferenceRequest, InferenceResponse, MetadataTensor
 
 from ig_plugin.serving._explaining import ServedExplainer
+from ig_plugin.serving._limits import RequestTooLarge
 from ig_plugin.serving._loading import TensorSpec
 from ig_plugin.serving._requests import decode_request
 from ig_plugin.serving._responses import OPTIONAL_OUTPUTS, encode_response
@@ -68,7 +69,9 @@ class IntegratedGradientsRuntime(MLModel):
     constructor's arguments, ``layer`` as a name or index) builds a fresh IntegratedGradients.
     Relative paths start at the settings' folder. ``extra.warmup`` (default
     true) explains zero inputs at load, so the first request costs what later ones do;
-    ``extra.explain_threads`` (default 4) bounds the explanations computed at once.
+    ``extra.explain_threads`` (default 4) bounds the explanations computed at once;
+    ``extra.max_request_samples`` (default 1000) and ``extra.max_request_values`` (default
+    1,000,000) bound a request, which gets HTTP 413 beyond them.
 
     A request holds one input tensor for a one-input model, else one per model input named
     after it; optionally a ``target`` tensor (one int per sample) or the parameters ``target``,
@@ -120,9 +123,14 @@ class IntegratedGradientsRuntime(MLModel):
         ------
         mlserver.errors.InferenceError
             The request cannot be explained (HTTP 400, gRPC INVALID_ARGUMENT), with the reason.
+        mlserver.errors.MLServerError
+            The request holds more samples or values than the settings allow (HTTP 413).
         """
         try:
             return await self._in_thread(self._respond, payload)
+        except RequestTooLarge as error:
+            # Before BAD_REQUEST_ERRORS, which holds its base class ValueError.
+            raise MLServerError(str(error), status_code=413) from error
         except BAD_REQUEST_ERRORS as error:
             raise InferenceError(_message(error)) from error
 

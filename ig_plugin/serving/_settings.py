@@ -20,12 +20,18 @@ from typing import Any
 from mlserver.settings import ModelSettings
 from mlserver.utils import to_absolute_path
 
+from ig_plugin.serving._limits import DEFAULT_MAX_SAMPLES, DEFAULT_MAX_VALUES
+
 #: The keys of ``parameters.extra`` the runtime reads, with what each one is.
 EXTRA_KEYS = {
     "model_uri": "the Keras model: a .keras or .h5 file (a SavedModel folder on Keras 2)",
     "init_parameters": "without `uri`: the explainer's constructor arguments",
     "warmup": "explain a zero input at load so the first request is not slower (default true)",
     "explain_threads": "most explanations computed at once (default 4)",
+    "max_request_samples": "most samples in one request (default 1000); more get HTTP 413",
+    "max_request_values": (
+        "most values in all the tensors of one request (default 1,000,000); more get HTTP 413"
+    ),
     "allow_paths_outside_folder": (
         "let `uri` and `model_uri` name files outside the folder of model-settings.json "
         "(default false)"
@@ -55,6 +61,8 @@ class RuntimeSettings:
         Whether loading explains a zero input once, so the compiled functions are traced.
     explain_threads
         Most explanations computed at the same time; further requests wait for a thread.
+    max_request_samples, max_request_values
+        Most samples, and values in all tensors, in one request.
     """
 
     model_uri: str
@@ -62,6 +70,17 @@ class RuntimeSettings:
     init_parameters: dict[str, Any] = field(default_factory=dict)
     warmup: bool = True
     explain_threads: int = DEFAULT_EXPLAIN_THREADS
+    max_request_samples: int = DEFAULT_MAX_SAMPLES
+    max_request_values: int = DEFAULT_MAX_VALUES
+
+
+def _positive_int(settings: ModelSettings, extra: dict[str, Any], key: str, default: int) -> int:
+    value = extra.get(key, default)
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+        raise ValueError(
+            f"Model {settings.name!r}: `extra.{key}` must be an int >= 1. Received: {value!r}."
+        )
+    return int(value)
 
 
 def _inside(path: str, folder: str) -> bool:
@@ -170,12 +189,9 @@ def read_settings(settings: ModelSettings) -> RuntimeSettings:
     warmup = extra.get("warmup", True)
     if not isinstance(warmup, bool):
         raise TypeError(f"Model {settings.name!r}: `extra.warmup` must be true or false.")
-    threads = extra.get("explain_threads", DEFAULT_EXPLAIN_THREADS)
-    if not isinstance(threads, numbers.Integral) or isinstance(threads, bool) or threads < 1:
-        raise ValueError(
-            f"Model {settings.name!r}: `extra.explain_threads` must be an int >= 1. "
-            f"Received: {threads!r}."
-        )
+    threads = _positive_int(settings, extra, "explain_threads", DEFAULT_EXPLAIN_THREADS)
+    max_samples = _positive_int(settings, extra, "max_request_samples", DEFAULT_MAX_SAMPLES)
+    max_values = _positive_int(settings, extra, "max_request_values", DEFAULT_MAX_VALUES)
     anywhere = extra.get("allow_paths_outside_folder", False)
     if not isinstance(anywhere, bool):
         raise TypeError(
@@ -188,5 +204,7 @@ def read_settings(settings: ModelSettings) -> RuntimeSettings:
         explainer_uri=_existing(settings, uri, "uri", anywhere) if uri else None,
         init_parameters=_check_init_parameters(settings, extra.get("init_parameters", {})),
         warmup=warmup,
-        explain_threads=int(threads),
+        explain_threads=threads,
+        max_request_samples=max_samples,
+        max_request_values=max_values,
     )
