@@ -518,6 +518,20 @@ def test_tritonclients_default_http_call_is_served(http_client, references):
         rtol=TOLERANCE,
         atol=TOLERANCE,
     )
+    # Listed outputs ask for binary data each (an output parameter): still JSON, still read.
+    result = client.infer(
+        "classifier",
+        triton_inputs(httpclient, {"x": X_CLASSIFIER}),
+        outputs=[httpclient.InferRequestedOutput("deltas")],
+        parameters={"target": 2},
+    )
+    assert [output["name"] for output in result.get_response()["outputs"]] == ["deltas"]
+    np.testing.assert_allclose(
+        result.as_numpy("deltas"),
+        explainer.explain(X_CLASSIFIER, target=2).deltas,
+        rtol=TOLERANCE,
+        atol=TOLERANCE,
+    )
 
 
 @pytest.mark.parametrize(
