@@ -161,19 +161,13 @@ class LocalServer:
         self.repository = Path(repository).resolve()
         self.parallel_workers = parallel_workers
         self.ready_timeout = ready_timeout
-        self._log_path = Path(log_path) if log_path else None
+        # The log given, else (from start on) mlserver.log in the work folder.
+        self._log_given = bool(log_path)
+        self.log_path: Path | None = Path(log_path) if log_path else None
         self.extra_settings = dict(settings or {})
         self.http_port = self.grpc_port = 0
         self.work_folder: Path | None = None
         self.process: subprocess.Popen | None = None
-
-    @property
-    def log_path(self) -> Path | None:
-        """Where the server's output goes: the ``log_path`` given, else (once started)
-        ``mlserver.log`` in :attr:`work_folder`."""
-        if self._log_path is not None:
-            return self._log_path
-        return self.work_folder / "mlserver.log" if self.work_folder is not None else None
 
     @property
     def url(self) -> str:
@@ -220,8 +214,9 @@ class LocalServer:
             self.work_folder = None
             raise
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
-        log_path = self._log_path or self.work_folder / "mlserver.log"
-        with open(log_path, "wb") as log:
+        if self.log_path is None or not self._log_given:
+            self.log_path = self.work_folder / "mlserver.log"
+        with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
                 _launch_command(self.repository, settings_file),
                 stdout=log,
@@ -266,7 +261,7 @@ class LocalServer:
         try:
             self._stop(process, timeout)
         finally:
-            if self.work_folder is not None and self._log_path is not None:
+            if self.work_folder is not None and self._log_given:
                 shutil.rmtree(self.work_folder, ignore_errors=True)
 
     @staticmethod
