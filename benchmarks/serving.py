@@ -209,7 +209,11 @@ def measure_server(
     bodies = {size: request_body(X) for size, X in inputs.items()}
     largest = max(inputs)
     started = time.perf_counter()
-    with LocalServer(repository, parallel_workers=workers, ready_timeout=600) as server:
+    # The log beside the repository, in the benchmark's temporary folder (removed at the end).
+    log_path = repository.parent / f"mlserver-{workers}-workers.log"
+    with LocalServer(
+        repository, parallel_workers=workers, ready_timeout=600, log_path=log_path
+    ) as server:
         startup_s = time.perf_counter() - started
         print(f"\nparallel_workers={workers}: all models ready {startup_s:.1f} s after start")
         session = requests.Session()
