@@ -320,6 +320,20 @@ BAD_REQUESTS = {
         None,
         "999 is not in [0, 50)",
     ),
+    # Keras 3 wrapped -3 around to id 47 and answered 200.
+    "negative token id": (
+        "text",
+        [tensor("ids", np.full((1, serving_models.LENGTH), -3, dtype=np.int32))],
+        None,
+        "`X` holds ids outside the vocabulary of the layer 'embedding'",
+    ),
+    # Keras cast 1.7 to id 1 and answered 200.
+    "token ids as fractions": (
+        "text",
+        [tensor("ids", np.full((1, serving_models.LENGTH), 1.7, dtype=np.float32))],
+        None,
+        "`X` must hold whole numbers for the integer input of dtype int32",
+    ),
 }
 
 
