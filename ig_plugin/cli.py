@@ -31,7 +31,14 @@ PROGRAM = "ig-plugin"
 #: Exit code for bad arguments or files, as argparse uses for bad usage.
 BAD_INPUT = 2
 #: What the command line turns into exit code 2: the errors the user can fix.
-USER_ERRORS = (ValueError, TypeError, FileNotFoundError, IsADirectoryError, PermissionError)
+USER_ERRORS = (
+    ValueError,
+    TypeError,
+    FileNotFoundError,
+    IsADirectoryError,
+    PermissionError,
+    _batch_files.OutputNotWritable,
+)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -1,8 +1,13 @@
 """The ``ig-plugin explain`` command without Ray: the same numbers as an in-process ``explain``,
 rows in DATA's order, and exit code 2 with one line on stderr (and no OUT) for bad input."""
 
+import contextlib
+import errno
+import shutil
+import subprocess
 import sys
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +22,7 @@ from batch_cases import (
 from compat import keras
 
 import ig_plugin._batch_files
+import ig_plugin.cli
 from ig_plugin import IntegratedGradients
 from ig_plugin._batch_rows import Collector
 from ig_plugin.cli import main
@@ -195,6 +201,95 @@ def test_bad_input_in_a_real_process(case, tmp_path):
         "at row 7): attributions would be undefined. Drop or impute those rows first."
     ]
     assert not output.exists()
+
+
+# --- OUT that cannot be written: found before explaining, named in the message ---------------
+
+
+@contextlib.contextmanager
+def _immutable(path):
+    """``path`` made immutable (chattr +i), which root cannot bypass either; else a skip."""
+    chattr = shutil.which("chattr")
+    if chattr is None or subprocess.run([chattr, "+i", str(path)]).returncode != 0:
+        pytest.skip("chattr +i is not available here")
+    try:
+        yield
+    finally:
+        subprocess.run([chattr, "-i", str(path)], check=True)
+
+
+@contextlib.contextmanager
+def _unwritable_output(folder, where):
+    """An OUT that cannot be created, for a reason that permission bits (and root) cannot hide;
+    the message must name the path yielded."""
+    if where == "a folder named OUT":
+        (folder / "out.npz").mkdir()
+        yield folder / "out.npz"
+    elif where == "under /proc":  # procfs refuses new files (ENOENT)
+        yield Path("/proc/out.npz")
+    elif where == "under /sys":  # sysfs refuses new files (EACCES), to root too
+        yield Path("/sys/out.npz")
+    elif where == "a file where its folder should be":
+        (folder / "file").write_bytes(b"")
+        yield folder / "file"
+    else:
+        (folder / "frozen").mkdir()
+        with _immutable(folder / "frozen"):
+            yield folder / "frozen" / "out.npz"
+
+
+UNWRITABLE = [
+    "a folder named OUT",
+    "under /proc",
+    "under /sys",
+    "a file where its folder should be",
+    "an immutable folder",
+]
+
+
+@pytest.mark.parametrize("where", UNWRITABLE)
+def test_an_unwritable_output_fails_before_any_explaining(
+    case, tmp_path, capsys, monkeypatch, where
+):
+    def explaining(*args, **kwargs):
+        pytest.fail("the model was loaded before OUT was found unwritable")
+
+    monkeypatch.setattr(ig_plugin.cli, "BatchExplainer", explaining)
+    with _unwritable_output(tmp_path, where) as named:
+        output = named / "out.npz" if where == "a file where its folder should be" else named
+        argv = ["explain", str(case.model_path), str(case.data_path), "-o", str(output)]
+        assert _exit_code(argv) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ig-plugin: error: "), lines
+    assert repr(str(named)) in lines[0], lines[0]
+    assert ".tmp" not in lines[0]  # never the temporary file's name
+    assert not list(tmp_path.rglob(".out.npz*"))  # no temporary file left behind
+
+
+@pytest.mark.parametrize("failure", ["disk full", "OUT immutable"])
+def test_a_failed_final_write_names_out_and_leaves_nothing(
+    case, tmp_path, capsys, monkeypatch, failure
+):
+    """The check passes, the write fails anyway: exit 2, one line naming OUT, OUT as it was."""
+    output = tmp_path / "out.npz"
+    output.write_bytes(b"an earlier result")
+    argv = ["explain", str(case.model_path), str(case.data_path), "-o", str(output)]
+    if failure == "disk full":
+
+        def full(*args, **kwargs):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr(np, "savez", full)
+        stopped = contextlib.nullcontext()
+    else:  # the folder takes new files, but the rename over OUT is refused
+        stopped = _immutable(output)
+    with stopped:
+        assert _exit_code([*argv, "--no-progress"]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ig-plugin: error: "), lines
+    assert repr(str(output)) in lines[0] and ".tmp" not in lines[0], lines[0]
+    assert output.read_bytes() == b"an earlier result"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.npz"]
 
 
 # --- the pieces -----------------------------------------------------------------------------
