@@ -185,8 +185,8 @@ def write_npz_atomically(path: Path, arrays: dict[str, np.ndarray]) -> None:
         temporary = write_temporary(path.parent, path.name, lambda f: np.savez(f, **arrays))
         try:
             os.replace(temporary, path)
-        except BaseException:
-            temporary.unlink()
+        except BaseException:  # also SIGTERM's Terminated, which may come after the rename
+            temporary.unlink(missing_ok=True)
             raise
     except OSError as error:  # a full disk, OUT made a folder or immutable since the check
         raise OutputNotWritable(

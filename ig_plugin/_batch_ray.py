@@ -5,10 +5,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from ig_plugin._batch_signals import restore_sigterm
 
 if TYPE_CHECKING:
     import ray.data
@@ -28,9 +31,29 @@ def ray_session(address: str | None, num_cpus: int) -> Iterator[None]:
 
     The session is shut down on leaving, also on errors. Ray's own progress output and its
     workers' logs are turned off: the command line shows its own progress bar on stderr.
+    ``ray.init`` sets a SIGTERM handler of its own (``sys.exit``); the caller's is put back, so
+    that SIGTERM means the same with and without Ray.
     """
     import ray
     import ray.data
+
+    sigterm = signal.getsignal(signal.SIGTERM)
+    try:
+        _init(address, num_cpus)
+    finally:
+        restore_sigterm(sigterm)
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False
+    context.print_on_execution_start = False
+    logging.getLogger("ray.data").setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+def _init(address: str | None, num_cpus: int) -> None:
+    import ray
 
     if address:
         ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False)
@@ -46,14 +69,6 @@ def ray_session(address: str | None, num_cpus: int) -> Iterator[None]:
             logging_level=logging.ERROR,
             log_to_driver=False,
         )
-    context = ray.data.DataContext.get_current()
-    context.enable_progress_bars = False
-    context.print_on_execution_start = False
-    logging.getLogger("ray.data").setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        ray.shutdown()
 
 
 def local_cpus(actors: int) -> int:

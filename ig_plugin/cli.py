@@ -6,8 +6,9 @@
                       [--ray] [--ray-address ADDR] [--actors K] [--cpus-per-actor C]
                       [--no-progress]
 
-Exit codes: 0 done; 2 bad arguments or files (one line on stderr; OUT is left untouched); 1 an
-unexpected failure. OUT is written whole or not at all.
+Exit codes: 0 done; 2 bad arguments or files (one line on stderr; OUT is left untouched); 143
+stopped by SIGTERM (after removing the temporary output, stopping a local Ray); 1 an unexpected
+failure. OUT is written whole or not at all.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from tqdm import tqdm
 
 from ig_plugin import _batch_files
 from ig_plugin._batch_rows import FEATURES, ROW_ID, TARGETS, Collector, batches
+from ig_plugin._batch_signals import EXIT_CODE as TERMINATED
+from ig_plugin._batch_signals import Terminated, sigterm_raises
 from ig_plugin._batch_worker import BatchExplainer, Columns, ExplainerSettings
 from ig_plugin._quadrature import MIN_STEPS
 
@@ -217,9 +220,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
     try:
-        explain(args)
+        with sigterm_raises():
+            explain(args)
     except USER_ERRORS as error:
         message = " ".join(str(error).split())  # one line, whatever the message held
         print(f"{PROGRAM}: error: {message}", file=sys.stderr)
         return BAD_INPUT
+    except Terminated:
+        print(f"{PROGRAM}: terminated by SIGTERM", file=sys.stderr)
+        return TERMINATED
     return 0

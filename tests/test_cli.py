@@ -3,9 +3,12 @@ rows in DATA's order, and exit code 2 with one line on stderr (and no OUT) for b
 
 import contextlib
 import errno
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from functools import partial
 from pathlib import Path
 
@@ -13,6 +16,7 @@ import numpy as np
 import pytest
 from batch_cases import (
     BATCH_SIZE,
+    COMMAND_TIMEOUT_S,
     N_FEATURES,
     N_ROWS,
     assert_matches,
@@ -25,6 +29,7 @@ import ig_plugin._batch_files
 import ig_plugin.cli
 from ig_plugin import IntegratedGradients
 from ig_plugin._batch_rows import Collector
+from ig_plugin._batch_signals import Terminated, sigterm_raises
 from ig_plugin.cli import main
 
 
@@ -292,6 +297,70 @@ def test_a_failed_final_write_names_out_and_leaves_nothing(
     assert [p.name for p in tmp_path.iterdir()] == ["out.npz"]
 
 
+# --- SIGTERM: an orderly exit, no temporary file left ----------------------------------------
+
+#: ``python -c`` this with PHASE PAUSED and the command's arguments: ``ig-plugin explain`` that
+#: pauses (having created the file PAUSED) after its first batch, or in the middle of writing OUT
+#: (the whole output in the temporary file, not yet renamed), until a signal comes.
+PAUSING_COMMAND = """
+import sys, time
+from pathlib import Path
+import numpy as np
+from ig_plugin import _batch_worker
+from ig_plugin.cli import main
+
+phase, paused = sys.argv[1], Path(sys.argv[2])
+
+def pause():
+    paused.touch()
+    time.sleep(600)
+
+if phase == "writing":
+    savez = np.savez
+    def savez_then_pause(file, **arrays):
+        savez(file, **arrays)
+        file.flush()
+        pause()
+    np.savez = savez_then_pause
+else:
+    explain = _batch_worker.BatchExplainer.__call__
+    def explain_then_pause(self, batch):
+        explained = explain(self, batch)
+        pause()
+        return explained
+    _batch_worker.BatchExplainer.__call__ = explain_then_pause
+sys.exit(main(sys.argv[3:]))
+"""
+
+
+@pytest.mark.parametrize("phase", ["explaining", "writing"])
+def test_sigterm_exits_143_and_leaves_no_temporary_file(case, tmp_path, phase):
+    output = tmp_path / "out.npz"
+    output.write_bytes(b"an earlier result")
+    paused = tmp_path / "paused"
+    argv = ["explain", case.model_path, case.data_path, "-o", output, "--no-progress"]
+    command = [sys.executable, "-c", PAUSING_COMMAND, phase, paused, *argv]
+    process = subprocess.Popen(list(map(str, command)), stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + COMMAND_TIMEOUT_S
+        while not paused.exists():
+            assert process.poll() is None, process.communicate()[1]
+            assert time.monotonic() < deadline, "the command never paused"
+            time.sleep(0.1)
+        # Mid-write, the temporary file is there (what SIGKILL would leave); before, it is not.
+        assert len(list(tmp_path.glob(".out.npz.*.tmp"))) == (phase == "writing")
+        process.send_signal(signal.SIGTERM)
+        stderr = process.communicate(timeout=60)[1]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.npz", "paused"]
+    assert output.read_bytes() == b"an earlier result"  # OUT as it was
+    assert process.returncode == 128 + signal.SIGTERM, stderr
+    assert stderr.splitlines()[-1] == "ig-plugin: terminated by SIGTERM"
+
+
 # --- the pieces -----------------------------------------------------------------------------
 
 
@@ -329,3 +398,19 @@ def test_collector_refuses_missing_and_repeated_rows():
         collector.arrays()
     collector.add({"row_id": np.array([3, 1]), "delta": np.array([0.3, 0.1])})
     np.testing.assert_array_equal(collector.arrays()["deltas"], [0.0, 0.1, 0.2, 0.3])
+
+
+def test_sigterm_raises_once_then_the_previous_handler_is_back():
+    previous = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(Terminated):
+        with sigterm_raises():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler interrupts this
+            pytest.fail("SIGTERM did not raise")
+    with sigterm_raises():
+        with pytest.raises(Terminated):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+        os.kill(os.getpid(), signal.SIGTERM)  # a second one, during the cleanup: ignored
+        time.sleep(0.1)
+    assert signal.getsignal(signal.SIGTERM) is previous
