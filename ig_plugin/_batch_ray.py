@@ -6,6 +6,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,47 @@ def import_ray() -> None:
         import ray.data  # noqa: F401
     except ImportError as error:
         raise ValueError(f"--ray needs Ray Data ({error}): pip install 'ig_plugin[ray]'.") from None
+
+
+#: Seconds a TCP connection to ``--ray-address`` may take before nothing is said to listen there.
+_PROBE_TIMEOUT_S = 10
+#: Ray 2.60 tries to reach a cluster 20 times, and a try where nothing answers takes about 40 s:
+#: a quarter of an hour before it gives up. This variable sets the number of tries; one keeps
+#: the wait under a minute.
+_TRIES_VARIABLE = "RAY_gcs_server_port_wait_time_s"
+
+
+def check_address(address: str) -> None:
+    """A ValueError naming ``address`` at once if nothing listens there.
+
+    The address tried is the one Ray would connect to (``auto``: the cluster this machine
+    joined; ``127.0.0.1``: this node's IP). Ray Client addresses (``ray://``) are left to Ray.
+    Something else than Ray listening there is found by :func:`ray_session`, within a minute.
+    """
+    if "://" in address:
+        return
+    try:
+        from ray._private.services import canonicalize_bootstrap_address
+    except ImportError:  # a Ray that moved it: ray_session's bound still holds
+        return
+    try:
+        target = canonicalize_bootstrap_address(address)
+    except (ConnectionError, ValueError) as error:
+        raise ValueError(f"--ray-address {address!r}: {error}") from None
+    if target is None:  # "local": a new local cluster
+        return
+    host, _, port = target.rpartition(":")
+    if not port.isdigit():
+        raise ValueError(
+            f"--ray-address must be HOST:PORT, auto or ray://HOST:PORT. Received: {address!r}."
+        )
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), _PROBE_TIMEOUT_S).close()
+    except OSError as error:
+        raise ValueError(
+            f"--ray-address {address!r}: no Ray cluster answers at {target} "
+            f"({error.strerror or error})."
+        ) from None
 
 
 @contextlib.contextmanager
@@ -56,7 +98,17 @@ def _init(address: str | None, num_cpus: int) -> None:
     import ray
 
     if address:
-        ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False)
+        given = os.environ.get(_TRIES_VARIABLE)
+        os.environ.setdefault(_TRIES_VARIABLE, "1")  # a number the user set is theirs to keep
+        try:
+            ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False)
+        except ConnectionError as error:
+            raise ValueError(
+                f"--ray-address {address!r}: no Ray cluster answered ({error})."
+            ) from None
+        finally:
+            if given is None:
+                del os.environ[_TRIES_VARIABLE]
     else:
         # A new local cluster, never one that happens to run on this machine already. Its
         # workers do this command's work, so they run at its priority: Ray's default (nice 15)

@@ -198,9 +198,11 @@ def explain(args: argparse.Namespace) -> None:
         raise ValueError(f"{', '.join(options)} apply without --explainer only.")
     settings.check()
     if args.ray:
-        from ig_plugin._batch_ray import import_ray
+        from ig_plugin._batch_ray import check_address, import_ray
 
         import_ray()
+        if args.ray_address:
+            check_address(args.ray_address)  # before the model is loaded: a wrong address is fast
     data, targets = _read_inputs(args)
     columns = Columns(FEATURES, None if targets is None else TARGETS, ROW_ID)
     # Loaded here with --ray too: a model that does not fit the data fails before Ray starts.

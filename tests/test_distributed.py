@@ -5,6 +5,9 @@ One local Ray cluster (2 CPUs) serves the module; the killed-actor test lets the
 its own, so that the crash it injects reaches only its own workers.
 """
 
+import socket
+import time
+
 import numpy as np
 import pytest
 
@@ -21,6 +24,9 @@ from ig_plugin.distributed import explain_dataset  # noqa: E402
 
 #: Most seconds a Ray Data run in this process may go without progress before it fails.
 NO_PROGRESS_TIMEOUT_S = 180
+#: Most seconds the command may wait for a cluster at --ray-address that does not answer (the
+#: documented bound; the command used to wait a quarter of an hour).
+CONNECT_BOUND_S = 60
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +70,25 @@ def test_a_killed_actor_is_restarted_and_the_output_complete(case, tmp_path):
     assert result.returncode == 0, result.stderr
     assert marker.exists()  # the actor did die
     assert_output_matches(output, case.reference())
+
+
+def test_an_address_where_no_cluster_answers_fails_within_the_bound(case, tmp_path):
+    with socket.socket() as free:  # a port nothing listens on once this socket is closed
+        free.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{free.getsockname()[1]}"
+    output = tmp_path / "out.npz"
+    started = time.monotonic()
+    result = run_command(
+        "explain", case.model_path, case.data_path, "-o", output, "--ray", "--ray-address",
+        address, timeout=2 * CONNECT_BOUND_S,
+    )  # fmt: skip
+    assert time.monotonic() - started < CONNECT_BOUND_S
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.splitlines()  # one line, before any TensorFlow or Ray output
+    port = address.split(":")[1]
+    assert line.startswith(f"ig-plugin: error: --ray-address {address!r}: no Ray cluster"), line
+    assert line.endswith(f":{port} (Connection refused)."), line  # where Ray would connect
+    assert not output.exists()
 
 
 def test_explain_dataset_rows_carry_their_ids_to_parquet(cluster, case, tmp_path):
