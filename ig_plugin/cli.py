@@ -207,6 +207,7 @@ def explain(args: argparse.Namespace) -> None:
     columns = Columns(FEATURES, None if targets is None else TARGETS, ROW_ID)
     # Loaded here with --ray too: a model that does not fit the data fails before Ray starts.
     worker = BatchExplainer(args.model, args.explainer, settings, columns)
+    worker.check_shape(data.shape, f"DATA {str(args.data)!r}")
     worker.check(np.asarray(data[:1]), targets)
     if args.ray:
         collector = _explain_on_ray(data, targets, args, settings)

@@ -194,6 +194,15 @@ def test_bad_input_exits_2_with_one_line_and_no_output(case, tmp_path, capsys, p
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.npz")]
 
 
+def test_a_shape_error_gives_the_shape_of_data_and_of_the_model_input(case, tmp_path, capsys):
+    data = tmp_path / "wide.npy"
+    np.save(data, np.ones((6, N_FEATURES + 1), dtype="float32"))
+    assert main(["explain", str(case.model_path), str(data), "-o", str(tmp_path / "o.npz")]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert f"DATA {str(data)!r} has shape (6, {N_FEATURES + 1})" in line, line  # not one row's
+    assert f"expects (N, {N_FEATURES})" in line, line
+
+
 def test_bad_input_in_a_real_process(case, tmp_path):
     nan = case.X.copy()
     nan[7, 0] = np.nan
