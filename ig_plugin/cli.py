@@ -106,7 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument(
         "--ray-address", metavar="ADDR", help="a Ray cluster (default: start a local one)"
     )
-    explain.add_argument("--actors", type=_positive_int, metavar="K", help="Ray actors (2)")
+    explain.add_argument(
+        "--actors", type=_positive_int, metavar="K", help="Ray actors (2; at most one per batch)"
+    )
     explain.add_argument(
         "--cpus-per-actor",
         type=_positive_int,
@@ -164,7 +166,9 @@ def _explain_on_ray(
     from ig_plugin._batch_ray import dataset_from_batches, local_cpus, ray_session
     from ig_plugin.distributed import explain_dataset
 
-    actors = args.actors or 2
+    # No more actors than batches: a batch goes to one actor, so an extra actor would only load
+    # the model (and Ray would warn that it gets no input).
+    actors = min(args.actors or 2, -(-len(data) // args.batch_size))
     cpus = args.cpus_per_actor
     if cpus is None:
         cpus = max(1, local_cpus(actors) // actors) if not args.ray_address else 1
