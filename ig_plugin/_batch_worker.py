@@ -172,6 +172,26 @@ class BatchExplainer:
             )
         return normalise_inputs(rows, declared, self.explainer.layer is not None).arrays[0]
 
+    def check_shape(self, shape: tuple[int, ...], name: str) -> None:
+        """A ValueError giving ``name``'s whole ``shape`` if its rows are not shaped like the
+        model's declared input (``check`` sees one row only, so its message cannot)."""
+        from ig_plugin._keras import declared_inputs
+
+        declared = declared_inputs(self.model)
+        if declared is None or len(declared) != 1:  # nothing declared, or check() refuses it
+            return
+        expected, rows = declared[0].shape, tuple(shape[1:])
+        if len(rows) == len(expected) and all(
+            d is None or d == r for d, r in zip(expected, rows, strict=True)
+        ):
+            return
+        dims = ", ".join(["N", *("None" if d is None else str(d) for d in expected)])
+        raise ValueError(
+            f"{name} has shape {tuple(shape)}, but the model's input {declared[0].name!r} "
+            f"expects ({dims}): N rows of shape {expected}"
+            + (" (None: any size)." if None in expected else ".")
+        )
+
     def _output_shape_of(self, first_row: np.ndarray) -> tuple[int, ...]:
         """The model's output shape per sample, from one forward pass on ``first_row`` (run
         once: by :meth:`check` in the driver, or by the first batch in a Ray actor)."""
