@@ -5,9 +5,10 @@ STACKS ?= .stacks
 # The TensorFlow that `make install` puts in VENV: CPU wheels (274 MB, not the 572 MB GPU one).
 TF_REQUIREMENT ?= tensorflow-cpu>=2.14
 # The extras of ig_plugin that `make install` puts in VENV: the dev tools, Ray Data
-# (ig_plugin[ray]) and MLServer (ig_plugin[serve]), so that `make test` runs the Ray and server
-# tests too. The two extra Keras stacks leave both out; those tests skip there.
-EXTRAS ?= dev,ray,serve
+# (ig_plugin[ray]), MLServer (ig_plugin[serve]) and the V2 clients its tests use
+# (ig_plugin[serve-clients]), so that `make test` runs the Ray and server tests too. The two extra
+# Keras stacks leave them out; those tests skip there.
+EXTRAS ?= dev,ray,serve,serve-clients
 PYTHON := $(VENV)/bin/python
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 

@@ -121,17 +121,14 @@ def write_repository(root: Path, alibi_runtime: bool) -> tuple[Path, dict[str, s
     IntegratedGradients(model, **ARGUMENTS).save(root / "explainer-without-target-fn")
     models = root / "models"
     served = {"served": "ig", GZIP_LABEL: "ig", "served, default target": "ig-default-target"}
-    _write(
-        models,
-        "ig",
-        RUNTIME,
-        {"uri": str(root / "explainer"), "extra": {"model_uri": str(model_file)}},
-    )
+    # The runners share one model file, kept outside their folders: the settings allow that.
+    shared = {"model_uri": str(model_file), "allow_paths_outside_folder": True}
+    _write(models, "ig", RUNTIME, {"uri": str(root / "explainer"), "extra": shared})
     _write(
         models,
         "ig-default-target",
         RUNTIME,
-        {"extra": {"model_uri": str(model_file), "init_parameters": ARGUMENTS}},
+        {"extra": {**shared, "init_parameters": ARGUMENTS}},
     )
     if alibi_runtime:
         alibi_extra = {"explainer_type": "integrated_gradients", "infer_uri": str(model_file)}
@@ -212,7 +209,11 @@ def measure_server(
     bodies = {size: request_body(X) for size, X in inputs.items()}
     largest = max(inputs)
     started = time.perf_counter()
-    with LocalServer(repository, parallel_workers=workers, ready_timeout=600) as server:
+    # The log beside the repository, in the benchmark's temporary folder (removed at the end).
+    log_path = repository.parent / f"mlserver-{workers}-workers.log"
+    with LocalServer(
+        repository, parallel_workers=workers, ready_timeout=600, log_path=log_path
+    ) as server:
         startup_s = time.perf_counter() - started
         print(f"\nparallel_workers={workers}: all models ready {startup_s:.1f} s after start")
         session = requests.Session()

@@ -5,8 +5,8 @@ model-settings.json that names ig_plugin's runtime. ``mlserver start`` serves it
 127.0.0.1 and free ports, stopped at the end); a V2 inference request with six test digits comes
 back with their attributions, which are drawn. Needs ``pip install "ig_plugin[serve]"``.
 
-Writes the repository ``serving/`` and ``serving_digits.png`` to ``examples/output`` or the folder
-given with ``--output``.
+Writes the repository ``serving/``, the server's log ``mlserver.log`` and ``serving_digits.png`` to
+``examples/output`` or the folder given with ``--output``.
 
     python examples/serving_digits.py [--output DIR]
 """
@@ -81,7 +81,7 @@ def main() -> None:
 
     # --- where it is served: `mlserver start serving/`, here on 127.0.0.1 and free ports ---
     X = images[test][:6]
-    with LocalServer(repository) as server:
+    with LocalServer(repository, log_path=args.output / "mlserver.log") as server:
         print(f"mlserver start {repository}: ready at {server.url}")
         url = f"{server.url}/v2/models/{MODEL_NAME}/infer"
         # No target: the runtime explains each digit's predicted class.

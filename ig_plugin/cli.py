@@ -6,8 +6,9 @@
                       [--ray] [--ray-address ADDR] [--actors K] [--cpus-per-actor C]
                       [--no-progress]
 
-Exit codes: 0 done; 2 bad arguments or files (one line on stderr; OUT is left untouched); 1 an
-unexpected failure. OUT is written whole or not at all.
+Exit codes: 0 done; 2 bad arguments or files (one line on stderr; OUT is left untouched); 143
+stopped by SIGTERM (after removing the temporary output, stopping a local Ray); 1 an unexpected
+failure. OUT is written whole or not at all.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from tqdm import tqdm
 
 from ig_plugin._batch import files
 from ig_plugin._batch.rows import FEATURES, ROW_ID, TARGETS, Collector, batches
+from ig_plugin._batch.signals import EXIT_CODE as TERMINATED
+from ig_plugin._batch.signals import Terminated, sigterm_raises
 from ig_plugin._batch.worker import BatchExplainer, Columns, ExplainerSettings
 from ig_plugin._integral.quadrature import MIN_STEPS
 
@@ -31,7 +34,14 @@ PROGRAM = "ig-plugin"
 #: Exit code for bad arguments or files, as argparse uses for bad usage.
 BAD_INPUT = 2
 #: What the command line turns into exit code 2: the errors the user can fix.
-USER_ERRORS = (ValueError, TypeError, FileNotFoundError, IsADirectoryError, PermissionError)
+USER_ERRORS = (
+    ValueError,
+    TypeError,
+    FileNotFoundError,
+    IsADirectoryError,
+    PermissionError,
+    files.OutputNotWritable,
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -96,7 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument(
         "--ray-address", metavar="ADDR", help="a Ray cluster (default: start a local one)"
     )
-    explain.add_argument("--actors", type=_positive_int, metavar="K", help="Ray actors (2)")
+    explain.add_argument(
+        "--actors", type=_positive_int, metavar="K", help="Ray actors (2; at most one per batch)"
+    )
     explain.add_argument(
         "--cpus-per-actor",
         type=_positive_int,
@@ -154,7 +166,9 @@ def _explain_on_ray(
     from ig_plugin._batch.on_ray import dataset_from_batches, local_cpus, ray_session
     from ig_plugin.distributed import explain_dataset
 
-    actors = args.actors or 2
+    # No more actors than batches: a batch goes to one actor, so an extra actor would only load
+    # the model (and Ray would warn that it gets no input).
+    actors = min(args.actors or 2, -(-len(data) // args.batch_size))
     cpus = args.cpus_per_actor
     if cpus is None:
         cpus = max(1, local_cpus(actors) // actors) if not args.ray_address else 1
@@ -188,13 +202,16 @@ def explain(args: argparse.Namespace) -> None:
         raise ValueError(f"{', '.join(options)} apply without --explainer only.")
     settings.check()
     if args.ray:
-        from ig_plugin._batch.on_ray import import_ray
+        from ig_plugin._batch.on_ray import check_address, import_ray
 
         import_ray()
+        if args.ray_address:
+            check_address(args.ray_address)  # before the model is loaded: a wrong address is fast
     data, targets = _read_inputs(args)
     columns = Columns(FEATURES, None if targets is None else TARGETS, ROW_ID)
     # Loaded here with --ray too: a model that does not fit the data fails before Ray starts.
     worker = BatchExplainer(args.model, args.explainer, settings, columns)
+    worker.check_shape(data.shape, f"DATA {str(args.data)!r}")
     worker.check(np.asarray(data[:1]), targets)
     if args.ray:
         collector = _explain_on_ray(data, targets, args, settings)
@@ -210,9 +227,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
     try:
-        explain(args)
+        with sigterm_raises():
+            explain(args)
     except USER_ERRORS as error:
         message = " ".join(str(error).split())  # one line, whatever the message held
         print(f"{PROGRAM}: error: {message}", file=sys.stderr)
         return BAD_INPUT
+    except Terminated:
+        print(f"{PROGRAM}: terminated by SIGTERM", file=sys.stderr)
+        return TERMINATED
     return 0

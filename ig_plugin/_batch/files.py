@@ -1,8 +1,8 @@
 """The command line's files: reading the data and the targets, writing the result atomically.
 
 Everything here is numpy (and pyarrow for parquet) and runs before any TensorFlow work, so a bad
-file fails at once with a message that names it. Problems with the user's files are ValueErrors
-(or FileNotFoundError): the command line turns them into exit code 2.
+file fails at once with a message that names it. Problems with the user's files are ValueErrors,
+FileNotFoundError or OutputNotWritable: the command line turns them into exit code 2.
 """
 
 from __future__ import annotations
@@ -29,12 +29,40 @@ def check_input_file(path: Path, name: str, extensions: tuple[str, ...]) -> None
         raise FileNotFoundError(f"{name} {str(path)!r} does not exist or is not a file.")
 
 
+class OutputNotWritable(OSError):
+    """OUT cannot be written: its folder refuses new files, it is a folder, or the disk is full.
+
+    The message names OUT, never the temporary file the output is first written to.
+    """
+
+
 def check_output_file(path: Path) -> None:
-    """OUT must be a .npz file in an existing folder (checked before any work is done)."""
+    """OUT must be a .npz file that can be created in an existing folder, checked before any
+    work is done by creating (and removing) a temporary file beside it.
+
+    A real file is tried because permission bits do not tell: root ignores them, and a
+    read-only or immutable file system, ``/proc`` or ``/sys`` refuse new files whatever they say.
+    """
     if path.suffix.lower() != ".npz":
         raise ValueError(f"--output must be a .npz file. Received: {str(path)!r}.")
+    if path.is_dir():
+        raise OutputNotWritable(f"--output {str(path)!r} is a folder: give the path of a file.")
     if not path.parent.is_dir():
-        raise FileNotFoundError(f"--output's folder {str(path.parent)!r} does not exist.")
+        what = "is not a folder" if path.parent.exists() else "does not exist"
+        raise FileNotFoundError(f"--output's folder {str(path.parent)!r} {what}.")
+    try:
+        probe = write_temporary(path.parent, path.name, lambda f: None)
+    except OSError as error:
+        raise OutputNotWritable(
+            f"--output {str(path)!r} cannot be written: its folder refuses a new file "
+            f"({_reason(error)})."
+        ) from error
+    probe.unlink()
+
+
+def _reason(error: OSError) -> str:
+    """What went wrong, without the file name (which may be the temporary file's)."""
+    return error.strerror or str(error)
 
 
 #: Bytes of rows checked at a time, so that a memory-mapped file is never read whole.
@@ -150,11 +178,17 @@ def write_npz_atomically(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """Write ``arrays`` to ``path`` so that it is either complete or absent, never partial.
 
     The file is written under a temporary name in the same folder (the same file system), then
-    renamed over ``path`` in one step.
+    renamed over ``path`` in one step. On failure the temporary file is removed and an
+    :class:`OutputNotWritable` names ``path``.
     """
-    temporary = write_temporary(path.parent, path.name, lambda f: np.savez(f, **arrays))
     try:
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+        temporary = write_temporary(path.parent, path.name, lambda f: np.savez(f, **arrays))
+        try:
+            os.replace(temporary, path)
+        except BaseException:  # also SIGTERM's Terminated, which may come after the rename
+            temporary.unlink(missing_ok=True)
+            raise
+    except OSError as error:  # a full disk, OUT made a folder or immutable since the check
+        raise OutputNotWritable(
+            f"--output {str(path)!r} could not be written ({_reason(error)}): left as it was."
+        ) from error

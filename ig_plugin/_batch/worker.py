@@ -174,6 +174,16 @@ class BatchExplainer:
             )
         return normalise_inputs(rows, signature, self.explainer.layer is not None).arrays[0]
 
+    def check_shape(self, shape: tuple[int, ...], name: str) -> None:
+        """A ValueError giving ``name``'s whole ``shape`` if its rows are not shaped like the
+        model's declared input (``check`` sees one row only, so its message cannot)."""
+        from ig_plugin._model.signature import signature_of
+        from ig_plugin._request.inputs import check_shape
+
+        declared = signature_of(self.model).inputs
+        if len(declared) == 1:  # nothing declared, or several inputs (which check() refuses)
+            check_shape(shape, declared[0], name)
+
     def _output_shape_of(self, first_row: np.ndarray) -> tuple[int, ...]:
         """The model's output shape per sample, from one forward pass on ``first_row`` (run
         once: by :meth:`check` in the driver, or by the first batch in a Ray actor)."""

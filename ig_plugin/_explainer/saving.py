@@ -124,7 +124,7 @@ def save(explainer: Any, path: str | os.PathLike) -> None:
     os.replace(written[0], folder / META_FILE)
 
 
-def _read(file: Path) -> Any:
+def read(file: Path) -> Any:
     if not file.is_file():
         raise FileNotFoundError(
             f"{file} is missing: not a saved ig_plugin explainer folder "
@@ -151,13 +151,13 @@ def load(cls: Any, path: str | os.PathLike, model: Any) -> Any:
     folder = Path(path)
     if not folder.is_dir():
         raise FileNotFoundError(f"No saved explainer folder at {folder}.")
-    meta = _read(folder / META_FILE)
+    meta = read(folder / META_FILE)
     name = meta.get("name") if isinstance(meta, dict) else None
     if name != cls.__name__:
         raise ValueError(
             f"{folder} does not hold an ig_plugin {cls.__name__}: its metadata names {name!r}."
         )
-    explainer = _read(folder / EXPLAINER_FILE)
+    explainer = read(folder / EXPLAINER_FILE)
     if not isinstance(explainer, cls):
         raise ValueError(
             f"{folder / EXPLAINER_FILE} holds a {type(explainer).__module__}."

@@ -179,22 +179,30 @@ def checked_array(
     if value.ndim == 0 or value.shape[0] == 0:
         raise ValueError(f"`{name}` must have {rows}. Received: shape {value.shape}.")
     if spec is not None:
-        _check_shape(value, spec, name)
+        check_shape(value.shape, spec, f"`{name}`")
     return _as_model_dtype(value, spec, has_layer, name)
 
 
-def _check_shape(array: np.ndarray, declared: TensorSpec, name: str) -> None:
-    shape = array.shape[1:]
-    if len(shape) == len(declared.shape) and all(
-        d is None or d == s for d, s in zip(declared.shape, shape, strict=True)
+def check_shape(shape: tuple[int, ...], declared: TensorSpec, subject: str) -> None:
+    """Refuse rows that do not fit ``declared``: ``shape`` has the batch axis first, and
+    ``subject`` names the array in the message (```X``` or ``DATA 'rows.npy'``).
+
+    Raises
+    ------
+    ValueError
+        The rows have another rank, or a dimension the model fixes differs.
+    """
+    rows = tuple(shape[1:])
+    if len(rows) == len(declared.shape) and all(
+        d is None or d == s for d, s in zip(declared.shape, rows, strict=True)
     ):
         return
     hint = ""
-    if array.ndim == len(declared.shape) and array.shape == declared.shape:
+    if len(shape) == len(declared.shape) and tuple(shape) == declared.shape:
         hint = " One sample still needs its batch axis: pass X[np.newaxis]."
     raise ValueError(
-        f"`{name}` must have shape {_expected_shape(declared)} for the model's input "
-        f"{declared.name!r} (N samples; None: any size). Received: shape {array.shape}.{hint}"
+        f"{subject} must have shape {_expected_shape(declared)} for the model's input "
+        f"{declared.name!r} (N samples; None: any size). Received: shape {tuple(shape)}.{hint}"
     )
 
 

@@ -1,4 +1,5 @@
-"""One served explainer: the model, its explainer, and the rule for a request without a target.
+"""One served explainer: the model, its explainer, what a request may give it, and the rule for a
+request without a target.
 
 Shared by every request of the model, from several threads at once: it holds no per-request
 state, and the explainer and the compiled forward pass are safe to call concurrently.
@@ -18,11 +19,10 @@ import tensorflow as tf
 from alibi.api.interfaces import Explanation
 
 from ig_plugin._engine.select import select_output
-from ig_plugin._model.loading import load_model
-from ig_plugin.integrated_gradients import IntegratedGradients
-from ig_plugin.serving import _loading
+from ig_plugin.serving import _explainers, _loading
+from ig_plugin.serving._limits import DEFAULT_MAX_SAMPLES, DEFAULT_MAX_VALUES
 from ig_plugin.serving._loading import ModelSignature
-from ig_plugin.serving._requests import ExplainCall
+from ig_plugin.serving._requests import PARAMETERS, ExplainCall, RequestRules
 from ig_plugin.serving._settings import RuntimeSettings
 
 logger = logging.getLogger(__name__)
@@ -75,16 +75,33 @@ class ServedExplainer:
     model
         The Keras model.
     explainer
-        Its :class:`~ig_plugin.IntegratedGradients`.
+        Its explainer: one of the classes in :data:`~ig_plugin.serving._explainers.SERVED`.
     signature
         What the model declares about its inputs and output.
+    max_samples, max_values
+        The most samples, and values in all tensors, a request may hold.
     """
 
     model: Any
-    explainer: IntegratedGradients
+    explainer: Any
     signature: ModelSignature
+    max_samples: int = DEFAULT_MAX_SAMPLES
+    max_values: int = DEFAULT_MAX_VALUES
 
     def __post_init__(self) -> None:
+        # The explainer of the model (the wrapped one, for NoiseTunnel): its layer, target_fn,
+        # internal_batch_size and explain arguments are the ones that apply.
+        self._model_explainer = _explainers.served_class(self.explainer).model_explainer(
+            self.explainer
+        )
+        arguments = _explainers.explain_arguments(self.explainer)
+        self.rules = RequestRules(
+            inputs=self.signature.inputs,
+            parameters=frozenset(name for name in PARAMETERS if name in arguments),
+            explainer=type(self.explainer).__name__,
+            max_samples=self.max_samples,
+            max_values=self.max_values,
+        )
         # Only for the default target (argmax of the predictions); traced once for any N. A
         # closure per model, so TensorFlow counts the traces of each model's function apart.
         model = self.model
@@ -97,9 +114,15 @@ class ServedExplainer:
     @classmethod
     def load(cls, settings: RuntimeSettings) -> ServedExplainer:
         """Load the model and the explainer that ``settings`` name, and warm them up if asked."""
-        model = load_model(settings.model_uri)
+        model = _loading.load_keras_model(settings.model_uri)
         explainer = _loading.load_explainer(settings, model)
-        served = cls(model, explainer, _loading.model_signature(model))
+        served = cls(
+            model,
+            explainer,
+            _loading.model_signature(model),
+            settings.max_request_samples,
+            settings.max_request_values,
+        )
         if settings.warmup:
             served.warm_up()
         return served
@@ -107,11 +130,11 @@ class ServedExplainer:
     @property
     def to_layer(self) -> bool:
         """Whether attributions go to a layer rather than the model inputs."""
-        return self.explainer.layer is not None
+        return self._model_explainer.layer is not None
 
     def _predictions(self, call: ExplainCall) -> np.ndarray:
         arrays = call.arrays
-        size = self.explainer.internal_batch_size
+        size = self._model_explainer.internal_batch_size
         parts = []
         for first in range(0, len(arrays[0]), size):
             outputs = self._forward([array[first : first + size] for array in arrays])
@@ -125,7 +148,7 @@ class ServedExplainer:
         for a model output wider than 1 per sample, the class the model predicts; else (a
         regression or single-output model) the output itself.
         """
-        if call.target is not None or self.explainer.target_fn is not None:
+        if call.target is not None or self._model_explainer.target_fn is not None:
             return call.target
         output = self.signature.output
         if output is not None and call.output is None:
@@ -138,13 +161,14 @@ class ServedExplainer:
 
     def explain(self, call: ExplainCall) -> Explanation:
         """Explain one request's inputs with its target, baselines and output."""
-        return self.explainer.explain(
-            call.X,
-            baselines=call.baselines,
-            target=self.default_target(call),
-            attribute_to_layer_inputs=call.attribute_to_layer_inputs,
-            output=call.output,
-        )
+        arguments: dict[str, Any] = {
+            "target": self.default_target(call),
+            "attribute_to_layer_inputs": call.attribute_to_layer_inputs,
+            "output": call.output,
+        }
+        if call.baselines is not None:  # decode_request let it through: the explainer takes it
+            arguments["baselines"] = call.baselines
+        return self.explainer.explain(call.X, **arguments)
 
     def warm_up(self) -> None:
         """Explain zero inputs, so that no request pays for tracing.

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import zipfile
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
+from ig_plugin._model.loading import load_model
 from ig_plugin.integrated_gradients import IntegratedGradients
+from ig_plugin.serving import _explainers
 from ig_plugin.serving._settings import RuntimeSettings
 
 
@@ -81,6 +85,25 @@ def model_signature(model: Any) -> ModelSignature:
     )
 
 
+def load_keras_model(path: str) -> Any:
+    """The Keras model saved at ``path`` (``extra.model_uri``), uncompiled.
+
+    Raises
+    ------
+    ValueError
+        Keras cannot read the file; the message holds the path and the reason.
+    """
+    # Keras 3 answers "File not found" for a .keras file that is not a zip archive (a corrupt or
+    # truncated one): say what it is instead.
+    if path.endswith(".keras") and os.path.isfile(path) and not zipfile.is_zipfile(path):
+        raise ValueError(
+            f"{path!r} could not be loaded as a Keras model: a .keras file is a zip archive, and "
+            f"this one ({os.path.getsize(path)} bytes) is not: it is corrupt, truncated, or a "
+            "file of another format."
+        )
+    return load_model(path)
+
+
 def _layer_from_setting(model: Any, layer: Any) -> Any:
     """``init_parameters["layer"]``: a layer name or an index in ``model.layers``."""
     if layer is None:
@@ -99,10 +122,11 @@ def _layer_from_setting(model: Any, layer: Any) -> Any:
     )
 
 
-def load_explainer(settings: RuntimeSettings, model: Any) -> IntegratedGradients:
-    """The saved explainer at ``settings.explainer_uri``, or a new one from ``init_parameters``."""
+def load_explainer(settings: RuntimeSettings, model: Any) -> Any:
+    """The saved explainer at ``settings.explainer_uri`` (any class the runtime serves), or a new
+    IntegratedGradients from ``init_parameters``."""
     if settings.explainer_uri is not None:
-        return IntegratedGradients.load(settings.explainer_uri, model)
+        return _explainers.load_saved(settings.explainer_uri, model)
     arguments = dict(settings.init_parameters)
     arguments["layer"] = _layer_from_setting(model, arguments.get("layer"))
     return IntegratedGradients(model, **arguments)

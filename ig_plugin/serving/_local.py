@@ -1,17 +1,21 @@
 """A local ``mlserver start`` for examples, tests and benchmarks: free ports, bounded waits, stop.
 
-Not for production: it writes the folder's ``settings.json`` (127.0.0.1, free ports) and runs
-MLServer as a child process in its own process group, so that stopping it stops its workers too.
+Not for production. It leaves the repository as it is: its server settings (the repository's own
+``settings.json``, with 127.0.0.1 and free ports) and its log go to a folder of its own, and it
+runs MLServer as a child process in its own process group, so that stopping it stops its workers
+too.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -21,6 +25,10 @@ from typing import Any
 
 #: Seconds between two looks at the server while waiting for it.
 POLL_S = 0.25
+
+#: The server settings that are LocalServer's whatever the repository's settings.json says:
+#: where it listens (127.0.0.1, free ports).
+OWN_SETTINGS = ("host", "http_port", "grpc_port", "metrics_port")
 
 
 def free_port() -> int:
@@ -49,12 +57,64 @@ def _status(url: str) -> int | None:
         return None
 
 
-def _mlserver_command() -> list[str]:
-    """The ``mlserver`` command of this Python: its script, or the CLI's entry point."""
-    script = Path(sys.executable).with_name("mlserver")
-    if script.is_file():
-        return [str(script)]
-    return [sys.executable, "-c", "from mlserver.cli.main import main; main()"]
+def repository_settings(repository: Path) -> dict[str, Any]:
+    """The repository's own ``settings.json`` as a dict (empty if it has none).
+
+    Raises
+    ------
+    ValueError
+        The file is not a JSON object.
+    """
+    path = repository / "settings.json"
+    if not path.is_file():
+        return {}
+    try:
+        settings = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not valid JSON: {error}") from None
+    if not isinstance(settings, dict):
+        raise ValueError(f"{path} must hold a JSON object. Received: {type(settings).__name__}.")
+    return settings
+
+
+def server_settings(
+    repository: Path,
+    work_folder: Path,
+    parallel_workers: int | None,
+    extra: dict[str, Any],
+) -> dict[str, Any]:
+    """The settings LocalServer starts MLServer with.
+
+    The repository's ``settings.json`` (its ``server_name``, ``gzip_enabled``...), then
+    127.0.0.1 and free ports over it (:data:`OWN_SETTINGS`), then ``extra`` over everything.
+    ``parallel_workers`` is the argument if given, else the repository's, else 0. Metrics go to
+    ``work_folder`` unless the repository's settings say where.
+    """
+    settings = repository_settings(repository)
+    settings.update(
+        host="127.0.0.1",
+        http_port=free_port(),
+        grpc_port=free_port(),
+        metrics_port=free_port(),
+    )
+    settings.setdefault("metrics_dir", str(work_folder / "metrics"))
+    settings.setdefault("debug", False)
+    if parallel_workers is not None:
+        settings["parallel_workers"] = parallel_workers
+    settings.setdefault("parallel_workers", 0)
+    settings.update(extra)
+    return settings
+
+
+def _launch_command(repository: Path, settings_file: Path) -> list[str]:
+    """``mlserver start repository``, with the server settings read from ``settings_file``."""
+    return [
+        sys.executable,
+        "-m",
+        "ig_plugin.serving._launch",
+        str(repository),
+        str(settings_file),
+    ]
 
 
 class LocalServer:
@@ -66,27 +126,34 @@ class LocalServer:
         with LocalServer("models/") as server:
             requests.post(f"{server.url}/v2/models/digits-ig/infer", json=request)
 
+    Nothing is written into ``repository``. The server's settings are the repository's own
+    ``settings.json`` (``server_name``, ``gzip_enabled``...) with LocalServer's host and ports
+    over it; they are written to a new temporary folder, with the server's metrics and, by
+    default, its log.
+
     Parameters
     ----------
     repository
-        A folder with one sub-folder (or more) holding a model-settings.json each. Its
-        ``settings.json`` is written by :meth:`start`.
+        A folder with one sub-folder (or more) holding a model-settings.json each, and
+        optionally MLServer's ``settings.json``, which is read and left as it is.
     parallel_workers
         MLServer's ``parallel_workers``: 0 runs the models in the server process; N runs them in
-        N worker processes (each loads every model).
+        N worker processes (each loads every model). Default: the repository's
+        ``settings.json``, else 0.
     ready_timeout
         Most seconds to wait for the server and its models.
     log_path
-        Where the server's output goes; default ``mlserver.log`` in ``repository``.
+        Where the server's output goes; default ``mlserver.log`` in the temporary folder, which
+        is then kept after :meth:`stop` so that the log can be read (else it is removed).
     settings
-        More server settings for ``settings.json`` (they override the defaults above).
+        More server settings; they override the repository's and LocalServer's.
     """
 
     def __init__(
         self,
         repository: str | os.PathLike,
         *,
-        parallel_workers: int = 0,
+        parallel_workers: int | None = None,
         ready_timeout: float = 300.0,
         log_path: str | os.PathLike | None = None,
         settings: dict[str, Any] | None = None,
@@ -94,9 +161,12 @@ class LocalServer:
         self.repository = Path(repository).resolve()
         self.parallel_workers = parallel_workers
         self.ready_timeout = ready_timeout
-        self.log_path = Path(log_path) if log_path else self.repository / "mlserver.log"
+        # The log given, else (from start on) mlserver.log in the work folder.
+        self._log_given = bool(log_path)
+        self.log_path: Path | None = Path(log_path) if log_path else None
         self.extra_settings = dict(settings or {})
         self.http_port = self.grpc_port = 0
+        self.work_folder: Path | None = None
         self.process: subprocess.Popen | None = None
 
     @property
@@ -111,23 +181,19 @@ class LocalServer:
 
     def log_tail(self, lines: int = 40) -> str:
         """The last lines the server wrote."""
-        if not self.log_path.exists():
+        log_path = self.log_path
+        if log_path is None or not log_path.exists():
             return ""
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        return "\n".join(log_path.read_text(errors="replace").splitlines()[-lines:])
 
-    def _write_settings(self) -> None:
-        settings = {
-            "host": "127.0.0.1",
-            "http_port": free_port(),
-            "grpc_port": free_port(),
-            "metrics_port": free_port(),
-            "metrics_dir": str(self.repository / ".metrics"),
-            "parallel_workers": self.parallel_workers,
-            "debug": False,
-            **self.extra_settings,
-        }
+    def _write_settings(self, work_folder: Path) -> Path:
+        settings = server_settings(
+            self.repository, work_folder, self.parallel_workers, self.extra_settings
+        )
         self.http_port, self.grpc_port = int(settings["http_port"]), int(settings["grpc_port"])
-        (self.repository / "settings.json").write_text(json.dumps(settings, indent=2) + "\n")
+        path = work_folder / "settings.json"
+        path.write_text(json.dumps(settings, indent=2) + "\n")
+        return path
 
     def start(self) -> LocalServer:
         """Start the server and wait until it and every model in the repository are ready.
@@ -137,12 +203,22 @@ class LocalServer:
         RuntimeError
             The server stopped, or was not ready within ``ready_timeout`` seconds; it is stopped
             and the message ends with its last log lines.
+        ValueError
+            The repository's ``settings.json`` is not a JSON object.
         """
-        self._write_settings()
+        self.work_folder = Path(tempfile.mkdtemp(prefix="ig_plugin-mlserver-"))
+        try:
+            settings_file = self._write_settings(self.work_folder)
+        except BaseException:
+            shutil.rmtree(self.work_folder, ignore_errors=True)
+            self.work_folder = None
+            raise
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+        if self.log_path is None or not self._log_given:
+            self.log_path = self.work_folder / "mlserver.log"
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
-                [*_mlserver_command(), "start", str(self.repository)],
+                _launch_command(self.repository, settings_file),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=env,
@@ -177,8 +253,19 @@ class LocalServer:
                 time.sleep(POLL_S)
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Stop the server's process group: SIGTERM, then SIGKILL after ``timeout`` seconds."""
+        """Stop the server's process group: SIGTERM, then SIGKILL after ``timeout`` seconds.
+
+        The temporary folder is removed, unless the log is in it.
+        """
         process, self.process = self.process, None
+        try:
+            self._stop(process, timeout)
+        finally:
+            if self.work_folder is not None and self._log_given:
+                shutil.rmtree(self.work_folder, ignore_errors=True)
+
+    @staticmethod
+    def _stop(process: subprocess.Popen | None, timeout: float) -> None:
         if process is None or process.poll() is not None:
             return
         try:

@@ -16,6 +16,7 @@ import numpy as np
 from mlserver.codecs import NumpyCodec
 from mlserver.types import Datatype, InferenceRequest, RequestInput
 
+from ig_plugin.serving._limits import check_request_size
 from ig_plugin.serving._loading import TensorSpec
 
 #: The input tensor holding one target per sample; the other tensors are model inputs.
@@ -29,8 +30,38 @@ PARAMETERS = {
     "attribute_to_layer_inputs": "with a layer explainer, attribute to the layer's inputs",
 }
 
+#: Request parameters of the V2 protocol's clients that ask nothing of an explanation: accepted
+#: and ignored. tritonclient's HTTP client sends ``binary_data_output`` with every request that
+#: lists no outputs (the answer is JSON all the same, which it reads), and ``priority`` and
+#: ``timeout`` when asked to (scheduling hints for a queue this runtime does not have).
+PROTOCOL_PARAMETERS = ("binary_data_output", "priority", "timeout")
+
 #: V2 datatypes that hold no numbers to interpolate.
 NOT_NUMBERS = ("BYTES", "BOOL")
+
+
+@dataclass(frozen=True)
+class RequestRules:
+    """What one served model takes in a request.
+
+    Attributes
+    ----------
+    inputs
+        The model's declared inputs (none for a subclassed model, which then takes one tensor of
+        any shape).
+    parameters
+        The request parameters (keys of :data:`PARAMETERS`) its explainer takes.
+    explainer
+        The explainer's class name, for messages.
+    max_samples, max_values
+        The most samples, and values in all tensors, a request may hold.
+    """
+
+    inputs: tuple[TensorSpec, ...]
+    parameters: frozenset[str]
+    explainer: str
+    max_samples: int
+    max_values: int
 
 
 @dataclass(frozen=True)
@@ -117,8 +148,19 @@ def _check_shape(array: np.ndarray, spec: TensorSpec, tensor_name: str) -> None:
     )
 
 
+def _check_has_samples(tensors: list[RequestInput]) -> None:
+    """Refuse a tensor without samples, from its declared shape, before it is decoded."""
+    for tensor in tensors:
+        if tensor.shape and tensor.shape[0] == 0:
+            raise ValueError(
+                f"Input tensor {tensor.name!r} holds no samples (shape {tensor.shape}): send at "
+                "least one."
+            )
+
+
 def _model_inputs(tensors: list[RequestInput], specs: tuple[TensorSpec, ...]) -> list[np.ndarray]:
     """The model's inputs in its order: any one tensor for one input, else one per input name."""
+    _check_has_samples(tensors)
     if len(specs) <= 1:
         if len(tensors) != 1:
             raise ValueError(
@@ -162,15 +204,29 @@ def _target_tensor(tensor: RequestInput) -> np.ndarray:
     return target
 
 
-def _parameters(request: InferenceRequest) -> dict[str, Any]:
+def _check_applies(names: list[str], rules: RequestRules) -> None:
+    if names:
+        raise ValueError(
+            f"The request parameters {names} do not apply to this model's {rules.explainer}, "
+            f"which takes {[name for name in PARAMETERS if name in rules.parameters]}."
+        )
+
+
+def _parameters(request: InferenceRequest, rules: RequestRules) -> dict[str, Any]:
     extra = dict(request.parameters.model_extra or {}) if request.parameters else {}
     # Keys with a leading underscore are MLServer's own bookkeeping (e.g. decoded payloads).
-    given = {key: value for key, value in extra.items() if not key.startswith("_")}
+    given = {
+        key: value
+        for key, value in extra.items()
+        if not key.startswith("_") and key not in PROTOCOL_PARAMETERS
+    }
     unknown = sorted(set(given) - set(PARAMETERS))
     if unknown:
         raise ValueError(
-            f"Unknown request parameters {unknown}. Known parameters: {list(PARAMETERS)}."
+            f"Unknown request parameters {unknown}. Known parameters: {list(PARAMETERS)} "
+            f"(and the protocol's {list(PROTOCOL_PARAMETERS)}, which change nothing)."
         )
+    _check_applies(sorted(set(given) - rules.parameters), rules)
     baselines = given.get("baselines")
     if baselines is not None and (
         not isinstance(baselines, numbers.Real) or isinstance(baselines, bool)
@@ -182,18 +238,21 @@ def _parameters(request: InferenceRequest) -> dict[str, Any]:
     return given
 
 
-def decode_request(request: InferenceRequest, specs: tuple[TensorSpec, ...]) -> ExplainCall:
-    """Read ``request`` into an :class:`ExplainCall` for a model whose inputs are ``specs``.
-
-    ``specs`` is empty for a model that declares no inputs (subclassed); it then takes one
-    tensor, of any shape.
+def decode_request(request: InferenceRequest, rules: RequestRules) -> ExplainCall:
+    """Read ``request`` into an :class:`ExplainCall` for a model served by ``rules``.
 
     Raises
     ------
+    RequestTooLarge
+        The request holds more samples or values than ``rules`` allow (checked first, from the
+        declared shapes).
     TypeError, ValueError
-        The request does not fit the model or the protocol; the message says how.
+        The request does not fit the model, its explainer or the protocol; the message says
+        how.
     """
-    parameters = _parameters(request)
+    check_request_size(request.inputs, rules.max_samples, rules.max_values)
+    specs = rules.inputs
+    parameters = _parameters(request, rules)
     targets = [tensor for tensor in request.inputs if tensor.name == TARGET_TENSOR]
     data = [tensor for tensor in request.inputs if tensor.name != TARGET_TENSOR]
     if len(targets) > 1:

@@ -2,7 +2,9 @@
 
 Each array becomes one output tensor with the array's own shape and datatype: the attributions
 keep their input's float dtype, ``deltas`` and ``target`` keep their leading sample axis alone
-(MLServer's codec would add a trailing axis to 1-D arrays; the shape is set back here).
+(MLServer's codec would add a trailing axis to 1-D arrays; the shape is set back here). The
+per-sample arrays that only some explanations hold (:data:`OPTIONAL_OUTPUTS`) are added when the
+explanation has them.
 """
 
 from __future__ import annotations
@@ -16,6 +18,11 @@ from mlserver.types import InferenceResponse, ResponseOutput
 
 from ig_plugin.serving._loading import TensorSpec
 
+#: Per-sample arrays of ``Explanation.data`` that only some explanations hold, sent as tensors of
+#: the same names: ``n_steps`` and ``error_estimates`` of ``n_steps="auto"``, and Expected
+#: Gradients' ``expected_value``.
+OPTIONAL_OUTPUTS = ("n_steps", "error_estimates", "expected_value")
+
 
 def attribution_names(n_tensors: int, specs: Sequence[TensorSpec], to_layer: bool) -> list[str]:
     """The response names of the attributions: ``attributions`` when there is one tensor.
@@ -28,11 +35,6 @@ def attribution_names(n_tensors: int, specs: Sequence[TensorSpec], to_layer: boo
     if not to_layer and len(specs) == n_tensors:
         return [f"attributions_{spec.name}" for spec in specs]
     return [f"attributions_{position}" for position in range(n_tensors)]
-
-
-def output_names(n_tensors: int, specs: Sequence[TensorSpec], to_layer: bool) -> list[str]:
-    """Every output tensor a response can hold, in the order it holds them."""
-    return [*attribution_names(n_tensors, specs, to_layer), "deltas", "predictions", "target"]
 
 
 def _tensor(name: str, array: np.ndarray) -> ResponseOutput:
@@ -77,6 +79,9 @@ def encode_response(
     arrays["predictions"] = np.asarray(explanation.data["predictions"])
     if explanation.data["target"] is not None:
         arrays["target"] = np.asarray(explanation.data["target"])
+    for name in OPTIONAL_OUTPUTS:
+        if explanation.data.get(name) is not None:
+            arrays[name] = np.asarray(explanation.data[name])
     names = list(arrays) if wanted is None else list(wanted)
     unknown = [name for name in names if name not in arrays]
     if unknown:

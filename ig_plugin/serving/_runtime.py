@@ -11,13 +11,14 @@ from typing import Any, TypeVar
 import tensorflow as tf
 from mlserver import MLModel
 from mlserver.codecs.numpy import to_datatype
-from mlserver.errors import InferenceError
+from mlserver.errors import InferenceError, MLServerError
 from mlserver.types import InferenceRequest, InferenceResponse, MetadataTensor
 
 from ig_plugin.serving._explaining import ServedExplainer
+from ig_plugin.serving._limits import RequestTooLarge
 from ig_plugin.serving._loading import TensorSpec
 from ig_plugin.serving._requests import decode_request
-from ig_plugin.serving._responses import encode_response
+from ig_plugin.serving._responses import OPTIONAL_OUTPUTS, encode_response
 from ig_plugin.serving._settings import read_settings
 
 T = TypeVar("T")
@@ -26,7 +27,7 @@ T = TypeVar("T")
 #: own refusal of a value (a token id beyond the vocabulary). They become HTTP 400.
 BAD_REQUEST_ERRORS = (ValueError, TypeError, tf.errors.InvalidArgumentError)
 
-RESPONSE_NAMES = ("attributions", "deltas", "predictions", "target")
+RESPONSE_NAMES = ("attributions", "deltas", "predictions", "target", *OPTIONAL_OUTPUTS)
 
 
 def _message(error: BaseException) -> str:
@@ -53,7 +54,8 @@ def _metadata(spec: TensorSpec) -> MetadataTensor:
 
 
 class IntegratedGradientsRuntime(MLModel):
-    """An MLServer runtime that serves Integrated Gradients explanations of a Keras model.
+    """An MLServer runtime that serves the explanations of a Keras model by any saved ig_plugin
+    explainer: IntegratedGradients, ExpectedGradients or NoiseTunnel.
 
     Configured by ``model-settings.json``::
 
@@ -62,20 +64,24 @@ class IntegratedGradientsRuntime(MLModel):
          "parameters": {"uri": "explainer/",
                         "extra": {"model_uri": "model.keras"}}}
 
-    ``uri`` is a folder written by :meth:`~ig_plugin.IntegratedGradients.save` (by default the
-    settings' own folder); ``extra.init_parameters`` instead (the constructor's arguments,
-    ``layer`` as a name or index) builds a fresh explainer. Relative paths start at the
-    settings' folder. ``extra.warmup`` (default
+    ``uri`` is a folder written by an explainer's ``save`` (by default the settings' own
+    folder), loaded by the class its ``meta.dill`` names; ``extra.init_parameters`` instead (the
+    constructor's arguments, ``layer`` as a name or index) builds a fresh IntegratedGradients.
+    Relative paths start at the settings' folder. ``extra.warmup`` (default
     true) explains zero inputs at load, so the first request costs what later ones do;
-    ``extra.explain_threads`` (default 4) bounds the explanations computed at once.
+    ``extra.explain_threads`` (default 4) bounds the explanations computed at once;
+    ``extra.max_request_samples`` (default 1000) and ``extra.max_request_values`` (default
+    1,000,000) bound a request, which gets HTTP 413 beyond them.
 
     A request holds one input tensor for a one-input model, else one per model input named
     after it; optionally a ``target`` tensor (one int per sample) or the parameters ``target``,
-    ``baselines`` (a number), ``output`` and ``attribute_to_layer_inputs``. Without a target, the
-    explainer's ``target_fn`` applies, else argmax for a classifier. The response holds
-    ``attributions`` (``attributions_<input name>`` for several inputs), ``deltas``,
-    ``predictions`` and ``target``, as typed tensors. A request that cannot be explained gets
-    HTTP 400 with the reason.
+    ``baselines`` (a number; not for ExpectedGradients, whose paths start at its background),
+    ``output`` and ``attribute_to_layer_inputs``. Without a target, the explainer's
+    ``target_fn`` applies, else argmax for a classifier. The response holds ``attributions``
+    (``attributions_<input name>`` for several inputs), ``deltas``, ``predictions`` and
+    ``target``, as typed tensors, and ``n_steps`` and ``error_estimates`` (``n_steps="auto"``)
+    or ``expected_value`` (ExpectedGradients) when the explanation has them. A request that
+    cannot be explained gets HTTP 400 with the reason.
     """
 
     async def load(self) -> bool:
@@ -117,16 +123,21 @@ class IntegratedGradientsRuntime(MLModel):
         ------
         mlserver.errors.InferenceError
             The request cannot be explained (HTTP 400, gRPC INVALID_ARGUMENT), with the reason.
+        mlserver.errors.MLServerError
+            The request holds more samples or values than the settings allow (HTTP 413).
         """
         try:
             return await self._in_thread(self._respond, payload)
+        except RequestTooLarge as error:
+            # Before BAD_REQUEST_ERRORS, which holds its base class ValueError.
+            raise MLServerError(str(error), status_code=413) from error
         except BAD_REQUEST_ERRORS as error:
             raise InferenceError(_message(error)) from error
 
     def _respond(self, payload: InferenceRequest) -> InferenceResponse:
         # All of it in a worker thread: decoding and encoding large tensors is CPU work too.
         served = self._served
-        call = decode_request(payload, served.signature.inputs)
+        call = decode_request(payload, served.rules)
         for name in call.response_outputs or ():
             if name not in RESPONSE_NAMES and not name.startswith("attributions_"):
                 raise ValueError(

@@ -1,8 +1,13 @@
 """What a model-settings.json asks of the runtime, checked before anything is loaded.
 
-The runtime reads MLServer's ``parameters``: ``uri`` (a folder written by
-``IntegratedGradients.save``) and ``extra``, whose keys are listed in :data:`EXTRA_KEYS`. Relative
-paths are relative to the folder of the model-settings.json, as MLServer resolves ``uri``.
+The runtime reads MLServer's ``parameters``: ``uri`` (a folder written by an ig_plugin
+explainer's ``save``) and ``extra``, whose keys are listed in :data:`EXTRA_KEYS`. Relative
+paths are relative to the folder of the model-settings.json, as MLServer resolves ``uri``, and
+must stay in it unless ``extra.allow_paths_outside_folder`` is true: a saved explainer is
+unpickled (which can run code) and a model file is read, so a settings file should not reach
+anywhere on the server's disk by accident. That folder is the boundary, not the whole model
+repository, because MLServer tells a runtime its model's settings but not where the repository
+is.
 """
 
 from __future__ import annotations
@@ -15,12 +20,22 @@ from typing import Any
 from mlserver.settings import ModelSettings
 from mlserver.utils import to_absolute_path
 
+from ig_plugin.serving._limits import DEFAULT_MAX_SAMPLES, DEFAULT_MAX_VALUES
+
 #: The keys of ``parameters.extra`` the runtime reads, with what each one is.
 EXTRA_KEYS = {
     "model_uri": "the Keras model: a .keras or .h5 file (a SavedModel folder on Keras 2)",
     "init_parameters": "without `uri`: the explainer's constructor arguments",
     "warmup": "explain a zero input at load so the first request is not slower (default true)",
     "explain_threads": "most explanations computed at once (default 4)",
+    "max_request_samples": "most samples in one request (default 1000); more get HTTP 413",
+    "max_request_values": (
+        "most values in all the tensors of one request (default 1,000,000); more get HTTP 413"
+    ),
+    "allow_paths_outside_folder": (
+        "let `uri` and `model_uri` name files outside the folder of model-settings.json "
+        "(default false)"
+    ),
 }
 
 #: Constructor arguments that ``init_parameters`` may give (``target_fn`` needs a saved folder).
@@ -46,6 +61,8 @@ class RuntimeSettings:
         Whether loading explains a zero input once, so the compiled functions are traced.
     explain_threads
         Most explanations computed at the same time; further requests wait for a thread.
+    max_request_samples, max_request_values
+        Most samples, and values in all tensors, in one request.
     """
 
     model_uri: str
@@ -53,14 +70,42 @@ class RuntimeSettings:
     init_parameters: dict[str, Any] = field(default_factory=dict)
     warmup: bool = True
     explain_threads: int = DEFAULT_EXPLAIN_THREADS
+    max_request_samples: int = DEFAULT_MAX_SAMPLES
+    max_request_values: int = DEFAULT_MAX_VALUES
 
 
-def _existing(settings: ModelSettings, uri: Any, name: str) -> str:
+def _positive_int(settings: ModelSettings, extra: dict[str, Any], key: str, default: int) -> int:
+    value = extra.get(key, default)
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+        raise ValueError(
+            f"Model {settings.name!r}: `extra.{key}` must be an int >= 1. Received: {value!r}."
+        )
+    return int(value)
+
+
+def _inside(path: str, folder: str) -> bool:
+    path, folder = os.path.abspath(path), os.path.abspath(folder)
+    return os.path.commonpath([path, folder]) == folder
+
+
+def _existing(settings: ModelSettings, uri: Any, name: str, anywhere: bool) -> str:
+    """The absolute path ``uri`` names, checked: it exists and, unless ``anywhere``, it is in
+    the folder of model-settings.json."""
     if not isinstance(uri, str) or not uri:
         raise ValueError(
             f"Model {settings.name!r}: `{name}` must be a path (str). Received: {uri!r}."
         )
     path = to_absolute_path(settings, uri)
+    folder = _settings_folder(settings)
+    # On the normalised path: ".." and absolute paths that lead out are refused; a symbolic
+    # link inside the folder was put there by whoever deploys it, and is followed.
+    if not anywhere and folder is not None and not _inside(path, folder):
+        raise ValueError(
+            f"Model {settings.name!r}: `{name}` is {uri!r}, which is {path}, outside the model's "
+            f"folder {folder} (the folder of its model-settings.json, in the model repository). "
+            "Move it into that folder, or set `extra.allow_paths_outside_folder` to true to "
+            "load it from there."
+        )
     if not os.path.exists(path):
         raise FileNotFoundError(
             f"Model {settings.name!r}: `{name}` is {uri!r}, but nothing exists at {path} "
@@ -104,7 +149,7 @@ def _explainer_uri(settings: ModelSettings, fresh: bool) -> str | None:
         if not uri or (beside and not os.path.exists(os.path.join(uri, "meta.dill"))):
             raise ValueError(
                 f"Model {settings.name!r}: no explainer to load. Give `parameters.uri` (a folder "
-                "written by IntegratedGradients.save; by default the folder of "
+                "written by an explainer's save; by default the folder of "
                 "model-settings.json) or `extra.init_parameters` (the explainer's arguments; {} "
                 "for the defaults)."
             )
@@ -125,7 +170,8 @@ def read_settings(settings: ModelSettings) -> RuntimeSettings:
     FileNotFoundError
         ``uri`` or ``extra.model_uri`` names nothing.
     TypeError, ValueError
-        A key is missing, unknown or of the wrong type.
+        A key is missing, unknown or of the wrong type, or a path leads out of the folder of
+        model-settings.json without ``extra.allow_paths_outside_folder``.
     """
     parameters = settings.parameters
     extra = dict(parameters.extra or {}) if parameters is not None else {}
@@ -143,17 +189,22 @@ def read_settings(settings: ModelSettings) -> RuntimeSettings:
     warmup = extra.get("warmup", True)
     if not isinstance(warmup, bool):
         raise TypeError(f"Model {settings.name!r}: `extra.warmup` must be true or false.")
-    threads = extra.get("explain_threads", DEFAULT_EXPLAIN_THREADS)
-    if not isinstance(threads, numbers.Integral) or isinstance(threads, bool) or threads < 1:
-        raise ValueError(
-            f"Model {settings.name!r}: `extra.explain_threads` must be an int >= 1. "
-            f"Received: {threads!r}."
+    threads = _positive_int(settings, extra, "explain_threads", DEFAULT_EXPLAIN_THREADS)
+    max_samples = _positive_int(settings, extra, "max_request_samples", DEFAULT_MAX_SAMPLES)
+    max_values = _positive_int(settings, extra, "max_request_values", DEFAULT_MAX_VALUES)
+    anywhere = extra.get("allow_paths_outside_folder", False)
+    if not isinstance(anywhere, bool):
+        raise TypeError(
+            f"Model {settings.name!r}: `extra.allow_paths_outside_folder` must be true or false. "
+            f"Received: {anywhere!r}."
         )
     uri = _explainer_uri(settings, "init_parameters" in extra)
     return RuntimeSettings(
-        model_uri=_existing(settings, extra["model_uri"], "extra.model_uri"),
-        explainer_uri=_existing(settings, uri, "uri") if uri else None,
+        model_uri=_existing(settings, extra["model_uri"], "extra.model_uri", anywhere),
+        explainer_uri=_existing(settings, uri, "uri", anywhere) if uri else None,
         init_parameters=_check_init_parameters(settings, extra.get("init_parameters", {})),
         warmup=warmup,
-        explain_threads=int(threads),
+        explain_threads=threads,
+        max_request_samples=max_samples,
+        max_request_values=max_values,
     )

@@ -1,13 +1,22 @@
 """The ``ig-plugin explain`` command without Ray: the same numbers as an in-process ``explain``,
 rows in DATA's order, and exit code 2 with one line on stderr (and no OUT) for bad input."""
 
+import contextlib
+import errno
+import os
+import shutil
+import signal
+import subprocess
 import sys
+import time
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 import pytest
 from batch_cases import (
     BATCH_SIZE,
+    COMMAND_TIMEOUT_S,
     N_FEATURES,
     N_ROWS,
     assert_matches,
@@ -17,8 +26,10 @@ from batch_cases import (
 from compat import keras
 
 import ig_plugin._batch.files
+import ig_plugin.cli
 from ig_plugin import IntegratedGradients
 from ig_plugin._batch.rows import Collector
+from ig_plugin._batch.signals import Terminated, sigterm_raises
 from ig_plugin.cli import main
 
 
@@ -183,6 +194,15 @@ def test_bad_input_exits_2_with_one_line_and_no_output(case, tmp_path, capsys, p
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.npz")]
 
 
+def test_a_shape_error_gives_the_shape_of_data_and_of_the_model_input(case, tmp_path, capsys):
+    data = tmp_path / "wide.npy"
+    np.save(data, np.ones((6, N_FEATURES + 1), dtype="float32"))
+    assert main(["explain", str(case.model_path), str(data), "-o", str(tmp_path / "o.npz")]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert f"DATA {str(data)!r} must have shape (N, {N_FEATURES})" in line, line
+    assert f"Received: shape (6, {N_FEATURES + 1})" in line, line  # not one row's
+
+
 def test_bad_input_in_a_real_process(case, tmp_path):
     nan = case.X.copy()
     nan[7, 0] = np.nan
@@ -195,6 +215,159 @@ def test_bad_input_in_a_real_process(case, tmp_path):
         "at row 7): attributions would be undefined. Drop or impute those rows first."
     ]
     assert not output.exists()
+
+
+# --- OUT that cannot be written: found before explaining, named in the message ---------------
+
+
+@contextlib.contextmanager
+def _immutable(path):
+    """``path`` made immutable (chattr +i), which root cannot bypass either; else a skip."""
+    chattr = shutil.which("chattr")
+    if chattr is None or subprocess.run([chattr, "+i", str(path)]).returncode != 0:
+        pytest.skip("chattr +i is not available here")
+    try:
+        yield
+    finally:
+        subprocess.run([chattr, "-i", str(path)], check=True)
+
+
+@contextlib.contextmanager
+def _unwritable_output(folder, where):
+    """An OUT that cannot be created, for a reason that permission bits (and root) cannot hide;
+    the message must name the path yielded."""
+    if where == "a folder named OUT":
+        (folder / "out.npz").mkdir()
+        yield folder / "out.npz"
+    elif where == "under /proc":  # procfs refuses new files (ENOENT)
+        yield Path("/proc/out.npz")
+    elif where == "under /sys":  # sysfs refuses new files (EACCES), to root too
+        yield Path("/sys/out.npz")
+    elif where == "a file where its folder should be":
+        (folder / "file").write_bytes(b"")
+        yield folder / "file"
+    else:
+        (folder / "frozen").mkdir()
+        with _immutable(folder / "frozen"):
+            yield folder / "frozen" / "out.npz"
+
+
+UNWRITABLE = [
+    "a folder named OUT",
+    "under /proc",
+    "under /sys",
+    "a file where its folder should be",
+    "an immutable folder",
+]
+
+
+@pytest.mark.parametrize("where", UNWRITABLE)
+def test_an_unwritable_output_fails_before_any_explaining(
+    case, tmp_path, capsys, monkeypatch, where
+):
+    def explaining(*args, **kwargs):
+        pytest.fail("the model was loaded before OUT was found unwritable")
+
+    monkeypatch.setattr(ig_plugin.cli, "BatchExplainer", explaining)
+    with _unwritable_output(tmp_path, where) as named:
+        output = named / "out.npz" if where == "a file where its folder should be" else named
+        argv = ["explain", str(case.model_path), str(case.data_path), "-o", str(output)]
+        assert _exit_code(argv) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ig-plugin: error: "), lines
+    assert repr(str(named)) in lines[0], lines[0]
+    assert ".tmp" not in lines[0]  # never the temporary file's name
+    assert not list(tmp_path.rglob(".out.npz*"))  # no temporary file left behind
+
+
+@pytest.mark.parametrize("failure", ["disk full", "OUT immutable"])
+def test_a_failed_final_write_names_out_and_leaves_nothing(
+    case, tmp_path, capsys, monkeypatch, failure
+):
+    """The check passes, the write fails anyway: exit 2, one line naming OUT, OUT as it was."""
+    output = tmp_path / "out.npz"
+    output.write_bytes(b"an earlier result")
+    argv = ["explain", str(case.model_path), str(case.data_path), "-o", str(output)]
+    if failure == "disk full":
+
+        def full(*args, **kwargs):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr(np, "savez", full)
+        stopped = contextlib.nullcontext()
+    else:  # the folder takes new files, but the rename over OUT is refused
+        stopped = _immutable(output)
+    with stopped:
+        assert _exit_code([*argv, "--no-progress"]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ig-plugin: error: "), lines
+    assert repr(str(output)) in lines[0] and ".tmp" not in lines[0], lines[0]
+    assert output.read_bytes() == b"an earlier result"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.npz"]
+
+
+# --- SIGTERM: an orderly exit, no temporary file left ----------------------------------------
+
+#: ``python -c`` this with PHASE PAUSED and the command's arguments: ``ig-plugin explain`` that
+#: pauses (having created the file PAUSED) after its first batch, or in the middle of writing OUT
+#: (the whole output in the temporary file, not yet renamed), until a signal comes.
+PAUSING_COMMAND = """
+import sys, time
+from pathlib import Path
+import numpy as np
+from ig_plugin._batch import worker
+from ig_plugin.cli import main
+
+phase, paused = sys.argv[1], Path(sys.argv[2])
+
+def pause():
+    paused.touch()
+    time.sleep(600)
+
+if phase == "writing":
+    savez = np.savez
+    def savez_then_pause(file, **arrays):
+        savez(file, **arrays)
+        file.flush()
+        pause()
+    np.savez = savez_then_pause
+else:
+    explain = worker.BatchExplainer.__call__
+    def explain_then_pause(self, batch):
+        explained = explain(self, batch)
+        pause()
+        return explained
+    worker.BatchExplainer.__call__ = explain_then_pause
+sys.exit(main(sys.argv[3:]))
+"""
+
+
+@pytest.mark.parametrize("phase", ["explaining", "writing"])
+def test_sigterm_exits_143_and_leaves_no_temporary_file(case, tmp_path, phase):
+    output = tmp_path / "out.npz"
+    output.write_bytes(b"an earlier result")
+    paused = tmp_path / "paused"
+    argv = ["explain", case.model_path, case.data_path, "-o", output, "--no-progress"]
+    command = [sys.executable, "-c", PAUSING_COMMAND, phase, paused, *argv]
+    process = subprocess.Popen(list(map(str, command)), stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + COMMAND_TIMEOUT_S
+        while not paused.exists():
+            assert process.poll() is None, process.communicate()[1]
+            assert time.monotonic() < deadline, "the command never paused"
+            time.sleep(0.1)
+        # Mid-write, the temporary file is there (what SIGKILL would leave); before, it is not.
+        assert len(list(tmp_path.glob(".out.npz.*.tmp"))) == (phase == "writing")
+        process.send_signal(signal.SIGTERM)
+        stderr = process.communicate(timeout=60)[1]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.npz", "paused"]
+    assert output.read_bytes() == b"an earlier result"  # OUT as it was
+    assert process.returncode == 128 + signal.SIGTERM, stderr
+    assert stderr.splitlines()[-1] == "ig-plugin: terminated by SIGTERM"
 
 
 # --- the pieces -----------------------------------------------------------------------------
@@ -234,3 +407,19 @@ def test_collector_refuses_missing_and_repeated_rows():
         collector.arrays()
     collector.add({"row_id": np.array([3, 1]), "delta": np.array([0.3, 0.1])})
     np.testing.assert_array_equal(collector.arrays()["deltas"], [0.0, 0.1, 0.2, 0.3])
+
+
+def test_sigterm_raises_once_then_the_previous_handler_is_back():
+    previous = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(Terminated):
+        with sigterm_raises():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler interrupts this
+            pytest.fail("SIGTERM did not raise")
+    with sigterm_raises():
+        with pytest.raises(Terminated):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+        os.kill(os.getpid(), signal.SIGTERM)  # a second one, during the cleanup: ignored
+        time.sleep(0.1)
+    assert signal.getsignal(signal.SIGTERM) is previous

@@ -5,6 +5,10 @@ One local Ray cluster (2 CPUs) serves the module; the killed-actor test lets the
 its own, so that the crash it injects reaches only its own workers.
 """
 
+import re
+import socket
+import time
+
 import numpy as np
 import pytest
 
@@ -21,6 +25,30 @@ from ig_plugin.distributed import explain_dataset  # noqa: E402
 
 #: Most seconds a Ray Data run in this process may go without progress before it fails.
 NO_PROGRESS_TIMEOUT_S = 180
+#: Most seconds the command may wait for a cluster at --ray-address that does not answer (the
+#: documented bound; the command used to wait a quarter of an hour).
+CONNECT_BOUND_S = 60
+
+
+#: The line Ray prints once in every run that uses an actor pool: harmless (docs/datasets.rst).
+RESTART_NOTICE = "has constructor arguments in the object store and max_restarts > 0"
+#: Ray's warnings and errors on stderr: its C++ log lines at W/E/F, Python warnings, messages
+#: its processes send to the driver, and its Python loggers' warnings and errors.
+RAY_COMPLAINT = re.compile(
+    r"^\[\d{4}-\d\d-\d\d [\d:,]+ [WEF] "  # [2026-12-02 06:52:20,904 E 6204 6204] file.cc:1: ...
+    r"|\w+Warning: "
+    r"|\(raylet\)"
+    r"|^\d{4}-\d\d-\d\d [\d:,]+\s+(WARNING|ERROR) "
+)
+
+
+def ray_complaints(stderr):
+    """The lines of ``stderr`` where Ray warns or reports an error, but the restart notice."""
+    return [
+        line
+        for line in stderr.splitlines()
+        if RAY_COMPLAINT.search(line) and RESTART_NOTICE not in line
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +78,19 @@ def test_command_on_ray_matches_in_process_explain(cluster, case, tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert_output_matches(output, case.reference())
+    assert ray_complaints(result.stderr) == []
+
+
+def test_fewer_batches_than_actors_start_fewer_actors_and_ray_is_quiet(cluster, case, tmp_path):
+    output = tmp_path / "out.npz"
+    # One batch, two actors asked for: the second would get no input (and Ray would warn).
+    result = run_command(
+        "explain", case.model_path, case.data_path, "-o", output, "--batch-size", len(case.X),
+        "--ray", "--ray-address", cluster, "--actors", 2, "--no-progress",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert_output_matches(output, case.reference())
+    assert ray_complaints(result.stderr) == []
 
 
 def test_a_killed_actor_is_restarted_and_the_output_complete(case, tmp_path):
@@ -64,6 +105,25 @@ def test_a_killed_actor_is_restarted_and_the_output_complete(case, tmp_path):
     assert result.returncode == 0, result.stderr
     assert marker.exists()  # the actor did die
     assert_output_matches(output, case.reference())
+
+
+def test_an_address_where_no_cluster_answers_fails_within_the_bound(case, tmp_path):
+    with socket.socket() as free:  # a port nothing listens on once this socket is closed
+        free.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{free.getsockname()[1]}"
+    output = tmp_path / "out.npz"
+    started = time.monotonic()
+    result = run_command(
+        "explain", case.model_path, case.data_path, "-o", output, "--ray", "--ray-address",
+        address, timeout=2 * CONNECT_BOUND_S,
+    )  # fmt: skip
+    assert time.monotonic() - started < CONNECT_BOUND_S
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.splitlines()  # one line, before any TensorFlow or Ray output
+    port = address.split(":")[1]
+    assert line.startswith(f"ig-plugin: error: --ray-address {address!r}: no Ray cluster"), line
+    assert line.endswith(f":{port} (Connection refused)."), line  # where Ray would connect
+    assert not output.exists()
 
 
 def test_explain_dataset_rows_carry_their_ids_to_parquet(cluster, case, tmp_path):

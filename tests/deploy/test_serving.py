@@ -1,12 +1,21 @@
-"""A real ``mlserver start`` serving four models at once, asked over HTTP as a client would.
+"""A real ``mlserver start`` serving several models at once, asked as clients would: over HTTP
+with ``requests`` and with tritonclient's V2 clients (HTTP and gRPC).
 
 One server for the module (starting one takes 10-50 s here): 127.0.0.1, free ports, bounded
-waits, stopped at teardown even when a test fails. Every served result is compared with the same
-``explain`` computed in this process from the same files. Runs where MLServer is installed
-(``pip install ".[serve]"``).
+waits, stopped at teardown even when a test fails. Its repository holds a user's own
+``settings.json``, which LocalServer must leave as it is. Every served result is compared with
+the same ``explain`` computed in this process from the same files. Runs where MLServer is
+installed (``pip install ".[serve]"``).
 """
 
+import importlib.util
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,26 +34,58 @@ TIMEOUT_S = 120
 
 NUMPY_TYPES = {"FP32": "float32", "FP64": "float64", "INT32": "int32", "INT64": "int64"}
 
+#: Explanation data that only some explainers return, and their served dtypes.
+OPTIONAL_OUTPUTS = {"n_steps": "int64", "error_estimates": "float64", "expected_value": "float64"}
+
+
+#: A user's own server settings, in the repository's settings.json. LocalServer leaves the file
+#: as it is and applies what is not its own; host and ports are its own (port 1 would fail).
+USER_SETTINGS = {
+    "server_name": "ig-plugin-tests",
+    "gzip_enabled": False,
+    "host": "0.0.0.0",
+    "http_port": 1,
+    "parallel_workers": 3,
+}
+
+
+def files_in(folder):
+    """Every file below ``folder`` with its bytes."""
+    return {
+        str(path.relative_to(folder)): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
 
 @pytest.fixture(scope="module")
 def repository(tmp_path_factory):
     root = tmp_path_factory.mktemp("serving")
-    return root, serving_models.write_repository(root)
+    served = serving_models.write_repository(root)
+    (root / "models" / "settings.json").write_text(json.dumps(USER_SETTINGS, indent=2))
+    return root, served, files_in(root / "models")
 
 
 @pytest.fixture(scope="module")
 def server(repository):
-    root, _ = repository
+    root, _, _ = repository
     # parallel_workers=0: the models run in the server process, as Seldon Core v2 runs MLServer;
     # it starts in about two thirds of the time one worker process takes here.
-    with LocalServer(root / "models", parallel_workers=0, ready_timeout=300) as running:
+    running = LocalServer(root / "models", parallel_workers=0, ready_timeout=300)
+    with running:
         yield running
+    shutil.rmtree(running.work_folder)  # the log's folder, kept after stop
+
+
+@pytest.fixture(scope="module")
+def repository_files(repository):
+    return repository[2]
 
 
 @pytest.fixture(scope="module")
 def references(repository):
     """The in-process explainer of every served model, built from the same files."""
-    _, served = repository
+    _, served, _ = repository
     return {name: model.reference() for name, model in served.items()}
 
 
@@ -90,6 +131,15 @@ def assert_same_explanation(served, explanation, names):
         assert "target" not in served
     else:
         np.testing.assert_array_equal(served["target"], explanation.target)
+    # What only some explanations hold comes back typed, when they hold it.
+    for name, dtype in OPTIONAL_OUTPUTS.items():
+        if name not in explanation.data:
+            assert name not in served
+            continue
+        assert served[name].dtype == dtype
+        np.testing.assert_allclose(
+            served[name], explanation.data[name], rtol=TOLERANCE, atol=TOLERANCE
+        )
 
 
 def argmax_target(explainer, X):
@@ -120,6 +170,24 @@ CASES = {
         [tensor("x", X_CLASSIFIER)],
         {"target": 2, "baselines": 0.5},
         lambda ig: ig.explain(X_CLASSIFIER, target=2, baselines=0.5),
+    ),
+    "classifier, n_steps='auto': with each sample's steps and error estimate": (
+        "auto-steps",
+        [tensor("x", X_CLASSIFIER)],
+        {"target": 1},
+        lambda ig: ig.explain(X_CLASSIFIER, target=1),
+    ),
+    "Expected Gradients, no target: argmax, with the expected value": (
+        "expected-gradients",
+        [tensor("x", X_CLASSIFIER)],
+        None,
+        lambda eg: eg.explain(X_CLASSIFIER, target=argmax_target(eg, X_CLASSIFIER)),
+    ),
+    "NoiseTunnel over IG, target and baselines": (
+        "noise-tunnel",
+        [tensor("x", X_CLASSIFIER)],
+        {"target": 2, "baselines": 0.5},
+        lambda smooth: smooth.explain(X_CLASSIFIER, target=2, baselines=0.5),
     ),
     "regression": (
         "regression",
@@ -202,6 +270,12 @@ BAD_REQUESTS = {
         "datatype BYTES",
     ),
     "NaN": ("classifier", [_with_null(X_CLASSIFIER)], None, "NaN"),
+    "no samples": (
+        "classifier",
+        [tensor("x", np.zeros((0, 6), "float32"))],
+        None,
+        "Input tensor 'x' holds no samples (shape [0, 6])",
+    ),
     "data that do not fill the shape": (
         "classifier",
         [{"name": "x", "shape": [2, 6], "datatype": "FP32", "data": [0.5] * 11}],
@@ -227,6 +301,13 @@ BAD_REQUESTS = {
         None,
         "unknown: ['color']",
     ),
+    "baselines for Expected Gradients": (
+        "expected-gradients",
+        [tensor("x", X_CLASSIFIER)],
+        {"baselines": 0.5},
+        "The request parameters ['baselines'] do not apply to this model's ExpectedGradients, "
+        "which takes ['target', 'output', 'attribute_to_layer_inputs']",
+    ),
     "unknown parameter": (
         "classifier",
         [tensor("x", X_CLASSIFIER)],
@@ -238,6 +319,20 @@ BAD_REQUESTS = {
         [tensor("ids", np.full((1, serving_models.LENGTH), 999, dtype=np.int32))],
         None,
         "999 is not in [0, 50)",
+    ),
+    # Keras 3 wrapped -3 around to id 47 and answered 200.
+    "negative token id": (
+        "text",
+        [tensor("ids", np.full((1, serving_models.LENGTH), -3, dtype=np.int32))],
+        None,
+        "`X` holds ids outside the vocabulary of the layer 'embedding'",
+    ),
+    # Keras cast 1.7 to id 1 and answered 200.
+    "token ids as fractions": (
+        "text",
+        [tensor("ids", np.full((1, serving_models.LENGTH), 1.7, dtype=np.float32))],
+        None,
+        "`X` must hold whole numbers for the integer input of dtype int32",
     ),
 }
 
@@ -251,6 +346,30 @@ def test_bad_request_gets_400_and_the_next_request_is_served(server, references,
     good_model, good_inputs, _, explain = CASES["classifier, target tensor"]
     served = outputs_of(infer(server, good_model, good_inputs))
     assert_same_explanation(served, explain(references[good_model]), ["attributions"])
+
+
+@pytest.mark.parametrize(
+    ("inputs", "message"),
+    [
+        ([tensor("x", floats((7, 4), seed=10))], "The request holds 7 samples; this model "),
+        ([tensor("x", floats((6, 4), seed=10))], "The request's tensors hold 24 values; this "),
+        # Refused from the declared shape, before the data (which do not fill it) are read.
+        (
+            [{"name": "x", "shape": [100_000, 4], "datatype": "FP32", "data": [0.5] * 3}],
+            "The request holds 100000 samples; this model explains at most 6 per request",
+        ),
+    ],
+    ids=["samples", "values", "before decoding"],
+)
+def test_a_request_beyond_the_models_limits_gets_413(server, references, inputs, message):
+    response = infer(server, "regression", inputs)
+    assert response.status_code == 413, response.text
+    assert message in response.json()["error"]
+    # At the limits (6 samples, 20 values: 5 samples of 4 features) the model is served.
+    X = floats((5, 4), seed=11)
+    served = outputs_of(infer(server, "regression", [tensor("x", X)]))
+    expected = references["regression"].explain(X).attributions[0]
+    np.testing.assert_allclose(served["attributions"], expected, rtol=TOLERANCE, atol=TOLERANCE)
 
 
 def _concurrent_case(position, size):
@@ -323,3 +442,187 @@ def test_the_grpc_endpoint_serves_the_same_explanations(server, references):
     assert_same_explanation(served, expected, ["attributions"])
     assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "out of range" in bad.value.details()
+
+
+# --- LocalServer leaves the repository as it is ---------------------------------------------
+
+
+def test_local_server_leaves_the_repository_as_it_was(server, repository):
+    root, _, before = repository
+    assert files_in(root / "models") == before  # settings.json unchanged, no log, no metrics
+    assert server.log_path is not None and root not in server.log_path.parents
+    assert "Uvicorn running on http://127.0.0.1:" in server.log_path.read_text()
+
+
+def test_local_server_applies_the_users_settings_but_its_own_host_and_ports(server):
+    metadata = requests.get(f"{server.url}/v2", timeout=TIMEOUT_S).json()
+    assert metadata["name"] == USER_SETTINGS["server_name"]
+    assert server.http_port != USER_SETTINGS["http_port"]
+    # gzip_enabled false: a large answer to a client that accepts gzip comes back plain.
+    X = floats((40, 6), seed=9)
+    response = requests.post(
+        f"{server.url}/v2/models/classifier/infer",
+        json={"inputs": [tensor("x", X)]},
+        headers={"Accept-Encoding": "gzip"},
+        timeout=TIMEOUT_S,
+    )
+    assert response.status_code == 200, response.text
+    assert len(response.content) > 1000
+    assert "Content-Encoding" not in response.headers
+
+
+def test_local_server_settings_merge_the_repositorys_own(tmp_path):
+    from ig_plugin.serving._local import server_settings
+
+    (tmp_path / "settings.json").write_text(json.dumps(USER_SETTINGS))
+    work = tmp_path / "work"
+    merged = server_settings(tmp_path, work, None, {"debug": True})
+    assert merged["server_name"] == "ig-plugin-tests" and merged["gzip_enabled"] is False
+    assert merged["host"] == "127.0.0.1" and merged["http_port"] != 1
+    assert merged["parallel_workers"] == 3  # the repository's, when LocalServer is not given one
+    assert merged["metrics_dir"] == str(work / "metrics") and merged["debug"] is True
+    assert server_settings(tmp_path, work, 0, {})["parallel_workers"] == 0
+    (tmp_path / "settings.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match="must hold a JSON object"):
+        server_settings(tmp_path, work, None, {})
+
+
+# --- the standard V2 clients ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def http_client(server):
+    httpclient = pytest.importorskip("tritonclient.http")
+    client = httpclient.InferenceServerClient(url=server.url.removeprefix("http://"))
+    yield httpclient, client
+    client.close()
+
+
+def triton_inputs(httpclient, named_arrays):
+    inputs = []
+    for name, array in named_arrays.items():
+        datatype = {v: k for k, v in NUMPY_TYPES.items()}[array.dtype.name]
+        tensor_ = httpclient.InferInput(name, list(array.shape), datatype)
+        # MLServer's REST endpoint reads JSON tensors only, not Triton's binary extension.
+        tensor_.set_data_from_numpy(array, binary_data=False)
+        inputs.append(tensor_)
+    return inputs
+
+
+def test_tritonclients_default_http_call_is_served(http_client, references):
+    httpclient, client = http_client
+    # No listed outputs: the client asks for binary_data_output, and reads the JSON answer.
+    result = client.infer("classifier", triton_inputs(httpclient, {"x": X_CLASSIFIER}))
+    served = {name: result.as_numpy(name) for name in ("attributions", "deltas", "predictions")}
+    served["target"] = result.as_numpy("target")
+    explainer = references["classifier"]
+    expected = explainer.explain(X_CLASSIFIER, target=argmax_target(explainer, X_CLASSIFIER))
+    assert_same_explanation(served, expected, ["attributions"])
+    # priority and timeout travel as request parameters too; so do ours.
+    result = client.infer(
+        "classifier",
+        triton_inputs(httpclient, {"x": X_CLASSIFIER}),
+        priority=1,
+        timeout=10_000_000,
+        parameters={"target": 2, "baselines": 0.5},
+    )
+    np.testing.assert_allclose(
+        result.as_numpy("attributions"),
+        explainer.explain(X_CLASSIFIER, target=2, baselines=0.5).attributions[0],
+        rtol=TOLERANCE,
+        atol=TOLERANCE,
+    )
+    # Listed outputs ask for binary data each (an output parameter): still JSON, still read.
+    result = client.infer(
+        "classifier",
+        triton_inputs(httpclient, {"x": X_CLASSIFIER}),
+        outputs=[httpclient.InferRequestedOutput("deltas")],
+        parameters={"target": 2},
+    )
+    assert [output["name"] for output in result.get_response()["outputs"]] == ["deltas"]
+    np.testing.assert_allclose(
+        result.as_numpy("deltas"),
+        explainer.explain(X_CLASSIFIER, target=2).deltas,
+        rtol=TOLERANCE,
+        atol=TOLERANCE,
+    )
+
+
+@pytest.mark.parametrize(
+    ("inputs", "parameters", "message"),
+    [
+        ({"x": X_CLASSIFIER[:, :5]}, None, "must have shape [-1, 6]"),
+        ({"x": X_CLASSIFIER}, {"targt": 1}, "Unknown request parameters ['targt']"),
+    ],
+    ids=["wrong shape", "misspelt parameter"],
+)
+def test_tritonclients_bad_http_call_gets_the_real_reason(http_client, inputs, parameters, message):
+    httpclient, client = http_client
+    from tritonclient.utils import InferenceServerException
+
+    with pytest.raises(InferenceServerException) as raised:
+        client.infer("classifier", triton_inputs(httpclient, inputs), parameters=parameters)
+    assert raised.value.status() == "400"
+    assert message in raised.value.message()
+
+
+#: tritonclient.grpc cannot be imported beside mlserver (both register the same protobuf
+#: symbols), so the gRPC client runs in a process of its own: it explains X (an .npy file) with
+#: the given request parameters (JSON) and writes the response's tensors to an .npz file, or the
+#: error's status and message to a .json file.
+GRPC_CLIENT = """
+import json, sys
+import numpy as np
+import tritonclient.grpc as grpcclient
+from tritonclient.utils import InferenceServerException
+
+target, model, x_file, parameters, out = sys.argv[1:]
+X = np.load(x_file)
+client = grpcclient.InferenceServerClient(url=target)
+tensor = grpcclient.InferInput("x", list(X.shape), "FP32")
+tensor.set_data_from_numpy(X)
+try:
+    result = client.infer(model, [tensor], parameters=json.loads(parameters), client_timeout=120)
+except InferenceServerException as error:
+    with open(out + ".json", "w") as f:
+        json.dump({"status": error.status(), "message": error.message()}, f)
+else:
+    names = [output.name for output in result.get_response().outputs]
+    np.savez(out + ".npz", **{name: result.as_numpy(name) for name in names})
+"""
+
+
+def grpc_client_call(server, tmp_path, model, X, parameters):
+    folder = Path(tempfile.mkdtemp(dir=tmp_path))  # one per call
+    np.save(folder / "x.npy", X)
+    out = folder / "out"
+    command = [
+        sys.executable,
+        "-c",
+        GRPC_CLIENT,
+        server.grpc_target,
+        model,
+        str(folder / "x.npy"),
+        json.dumps(parameters),
+        str(out),
+    ]
+    subprocess.run(command, check=True, timeout=TIMEOUT_S)
+    if out.with_suffix(".npz").exists():
+        with np.load(out.with_suffix(".npz")) as served:
+            return dict(served)
+    return json.loads(out.with_suffix(".json").read_text())
+
+
+def test_tritonclients_grpc_call_is_served(server, references, tmp_path):
+    if importlib.util.find_spec("tritonclient.grpc") is None:  # found, not imported
+        pytest.skip("tritonclient[grpc] is not installed")
+    served = grpc_client_call(server, tmp_path, "classifier", X_CLASSIFIER, {"target": 1})
+    expected = references["classifier"].explain(X_CLASSIFIER, target=1)
+    assert_same_explanation(served, expected, ["attributions"])
+    error = grpc_client_call(server, tmp_path, "classifier", X_CLASSIFIER, {"targt": 1})
+    assert error["status"] == "StatusCode.INVALID_ARGUMENT"
+    assert "Unknown request parameters ['targt']" in error["message"]
+    # MLServer maps HTTP 413 to no gRPC code: UNKNOWN, with the reason.
+    error = grpc_client_call(server, tmp_path, "regression", floats((7, 4), seed=10), {})
+    assert error["status"] == "StatusCode.UNKNOWN"
+    assert "The request holds 7 samples" in error["message"]

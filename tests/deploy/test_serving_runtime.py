@@ -3,6 +3,8 @@ request checks and error mapping. test_serving.py asks the same runtime over HTT
 
 import asyncio
 import json
+import os
+import shutil
 from functools import partial
 
 import numpy as np
@@ -25,8 +27,12 @@ TOLERANCE = 1e-6
 X = floats((5, 4), seed=7)
 
 
-def write_settings(folder, **parameters):
+def write_settings(folder, outside=True, **parameters):
+    """Write and read a model-settings.json; ``outside`` lets its paths leave ``folder`` (most
+    tests share files kept one folder up)."""
     folder.mkdir(parents=True, exist_ok=True)
+    if outside:
+        parameters["extra"] = {**parameters.get("extra", {}), "allow_paths_outside_folder": True}
     path = folder / "model-settings.json"
     settings = {"name": folder.name, "implementation": RUNTIME, "parameters": parameters}
     path.write_text(json.dumps(settings))
@@ -93,6 +99,48 @@ def test_relative_paths_start_at_the_settings_folder(classifier_files):
     assert settings.explainer_uri == str(root / "argmin-explainer")
 
 
+def test_paths_must_stay_in_the_settings_folder_unless_allowed(classifier_files, tmp_path):
+    root, model = classifier_files
+    folder = tmp_path / "m"
+    (folder / "sub").mkdir(parents=True)
+    shutil.copy(root / "classifier.keras", folder / "classifier.keras")
+    IntegratedGradients(model, n_steps=5).save(folder / "explainer")
+    inside = read_settings(
+        write_settings(
+            folder,
+            outside=False,
+            uri="sub/../explainer",  # ".." that stays inside
+            extra={"model_uri": str(folder / "classifier.keras")},
+        )
+    )
+    assert inside.model_uri == str(folder / "classifier.keras")
+    relative_explainer = os.path.relpath(root / "argmin-explainer", folder)
+    relative_model = os.path.relpath(root / "classifier.keras", folder)
+    outside_paths = [
+        ({"uri": relative_explainer}, f"`uri` is {relative_explainer!r}"),
+        ({"uri": str(root / "argmin-explainer")}, "`uri` is "),
+        ({"extra": {"model_uri": relative_model}}, "`extra.model_uri` is "),
+    ]
+    for change, message in outside_paths:
+        parameters = {"uri": "explainer", "extra": {"model_uri": "classifier.keras"}, **change}
+        with pytest.raises(ValueError, match="outside the model's folder") as raised:
+            read_settings(write_settings(folder, outside=False, **parameters))
+        assert message in str(raised.value)
+        assert "`extra.allow_paths_outside_folder`" in str(raised.value)
+    allowed = {"uri": relative_explainer, "extra": {"model_uri": relative_model}}
+    assert read_settings(write_settings(folder, **allowed)).explainer_uri == str(
+        root / "argmin-explainer"
+    )
+    with pytest.raises(TypeError, match=r"`extra.allow_paths_outside_folder` must be true or"):
+        read_settings(
+            write_settings(
+                folder,
+                outside=False,
+                extra={"model_uri": "classifier.keras", "allow_paths_outside_folder": "yes"},
+            )
+        )
+
+
 def test_an_explainer_saved_beside_the_settings_needs_no_uri(classifier_files, tmp_path):
     root, model = classifier_files
     IntegratedGradients(model, n_steps=7).save(tmp_path / "beside")
@@ -136,6 +184,11 @@ def test_an_explainer_saved_beside_the_settings_needs_no_uri(classifier_files, t
             "`extra.explain_threads` must be an int >= 1",
         ),
         (
+            {"extra": {"model_uri": "classifier.keras", "max_request_values": 0.5}},
+            ValueError,
+            "`extra.max_request_values` must be an int >= 1. Received: 0.5",
+        ),
+        (
             {"extra": {"model_uri": "classifier.keras", "warmup": "yes"}},
             TypeError,
             "`extra.warmup` must be true or false",
@@ -150,6 +203,25 @@ def test_bad_settings_are_refused_at_load(classifier_files, parameters, error, m
         asyncio.run(runtime.load())
     assert message in str(raised.value)
     assert asyncio.run(runtime.unload())  # MLServer unloads a model whose load failed
+
+
+@pytest.mark.parametrize(
+    ("file_name", "reason"),
+    [
+        ("model.keras", "a .keras file is a zip archive, and this one (16 bytes) is not"),
+        ("model.h5", "file signature not found"),
+    ],
+)
+def test_a_corrupt_model_file_is_reported_as_such(tmp_path, file_name, reason):
+    (tmp_path / file_name).write_bytes(b"not a model file")
+    settings = write_settings(
+        tmp_path / "m", extra={"model_uri": f"../{file_name}", "init_parameters": {}}
+    )
+    with pytest.raises(ValueError) as raised:
+        asyncio.run(IntegratedGradientsRuntime(settings).load())
+    message = str(raised.value)
+    assert str(tmp_path / file_name) in message and reason in message
+    assert "File not found" not in message
 
 
 def test_init_parameters_take_a_layer_by_name(tmp_path):
@@ -395,3 +467,24 @@ def test_concurrent_predictions_in_one_runtime_are_all_right(plain_runtime):
         target = np.argmax(explainer.model(batch), axis=1)
         expected = explainer.explain(batch, target=target).attributions[0]
         np.testing.assert_allclose(attributions, expected, atol=TOLERANCE)
+
+
+# --- which explainers are served -----------------------------------------------------------
+
+
+def test_a_saved_explainer_of_a_class_the_runtime_does_not_serve_is_refused(
+    classifier_files, tmp_path
+):
+    import dill
+
+    root, _ = classifier_files
+    (tmp_path / "anchors").mkdir()
+    with open(tmp_path / "anchors" / "meta.dill", "wb") as f:
+        dill.dump({"name": "AnchorTabular"}, f)
+    settings = write_settings(
+        tmp_path / "settings",
+        uri="../anchors",
+        extra={"model_uri": str(root / "classifier.keras")},
+    )
+    with pytest.raises(ValueError, match=r"holds a saved 'AnchorTabular'; the runtime serves"):
+        asyncio.run(IntegratedGradientsRuntime(settings).load())

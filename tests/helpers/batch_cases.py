@@ -73,7 +73,7 @@ def assert_matches(output_path: Path, expected: dict, other_files=()) -> None:
                 assert len(np.unique(values)) > 1  # so a row out of place would show
 
 
-def run_command(*args, env=None, script=False):
+def run_command(*args, env=None, script=False, timeout=COMMAND_TIMEOUT_S):
     """``python -m ig_plugin ARGS`` (or the ``ig-plugin`` console script) in a new process."""
     console_script = Path(sys.executable).parent / "ig-plugin"
     program = [str(console_script)] if script else [sys.executable, "-m", "ig_plugin"]
@@ -81,6 +81,6 @@ def run_command(*args, env=None, script=False):
         [*program, *map(str, args)],
         capture_output=True,
         text=True,
-        timeout=COMMAND_TIMEOUT_S,
+        timeout=timeout,
         env={**os.environ, **(env or {})},
     )
