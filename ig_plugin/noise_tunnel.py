@@ -127,6 +127,16 @@ class NoiseTunnel(Explainer):
     def predictor(self, model: Any) -> None:
         self.explainer.model = model
 
+    def with_target_fn(self, target_fn: Any) -> NoiseTunnel:
+        """A copy whose wrapped explainer has another ``target_fn``, sharing its model, layer and
+        compiled passes."""
+        clone = copy.copy(self)
+        clone.explainer = self.explainer.with_target_fn(target_fn)
+        clone.meta = copy.deepcopy(self.meta)
+        clone.meta["params"]["explainer"]["params"] = copy.deepcopy(clone.explainer.meta["params"])
+        clone.params = clone.meta["params"]
+        return clone
+
     def reset_predictor(self, predictor: Any) -> None:
         """Explain ``predictor`` from now on: see the wrapped explainer's ``reset_predictor``."""
         self.explainer.reset_predictor(predictor)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import zipfile
 from typing import Any
 
 
@@ -24,6 +25,14 @@ def load_model(model_uri: str | os.PathLike) -> Any:
     path = os.fspath(model_uri)
     if not os.path.exists(path):
         raise FileNotFoundError(f"The model file {path!r} does not exist.")
+    # Keras 3 answers "File not found" for a .keras file that is not a zip archive (a corrupt or
+    # truncated one): say what it is instead.
+    if path.endswith(".keras") and os.path.isfile(path) and not zipfile.is_zipfile(path):
+        raise ValueError(
+            f"{path!r} could not be loaded as a Keras model: a .keras file is a zip archive, and "
+            f"this one ({os.path.getsize(path)} bytes) is not: it is corrupt, truncated, or a "
+            "file of another format."
+        )
     try:
         return tf.keras.models.load_model(path, compile=False)
     except Exception as error:  # Keras raises many kinds for a file it cannot read

@@ -38,6 +38,17 @@ class TensorSpec:
         """Whether every dimension but the batch axis is known."""
         return all(dimension is not None for dimension in self.shape)
 
+    @property
+    def known_shape(self) -> tuple[int, ...]:
+        """``shape``, of a tensor whose dimensions are all known (see :attr:`fully_known`)."""
+        return tuple(int(dimension or 0) for dimension in self.shape)
+
+    def accepts(self, rows: tuple[int, ...]) -> bool:
+        """Whether rows of shape ``rows`` (without the batch axis) fit this tensor."""
+        return len(rows) == len(self.shape) and all(
+            want is None or want == got for want, got in zip(self.shape, rows, strict=True)
+        )
+
 
 @dataclass(frozen=True)
 class ModelSignature:

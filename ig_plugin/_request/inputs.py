@@ -192,10 +192,7 @@ def check_shape(shape: tuple[int, ...], declared: TensorSpec, subject: str) -> N
     ValueError
         The rows have another rank, or a dimension the model fixes differs.
     """
-    rows = tuple(shape[1:])
-    if len(rows) == len(declared.shape) and all(
-        d is None or d == s for d, s in zip(declared.shape, rows, strict=True)
-    ):
+    if declared.accepts(tuple(shape[1:])):
         return
     hint = ""
     if len(shape) == len(declared.shape) and tuple(shape) == declared.shape:

@@ -254,6 +254,18 @@ def _check_shape(target: np.ndarray, rank: int, output_shape: tuple[int, ...], n
         )
 
 
+def predicted_class(predictions: np.ndarray) -> np.ndarray | None:
+    """The target of a sample given none, as a ``target_fn``: the class a classifier predicts.
+
+    The argmax of an ``(N, C)`` output with ``C > 1``; None otherwise (a regression or
+    single-output model explains its output itself; an output of rank > 2 needs a target). The
+    command line, Ray and the server explain requests without targets by it.
+    """
+    if predictions.ndim == 2 and predictions.shape[1] > 1:
+        return np.argmax(predictions, axis=1)
+    return None
+
+
 def choose_rule(
     target: np.ndarray | None,
     targets: np.ndarray | str | None,
@@ -279,8 +291,11 @@ def choose_rule(
         return target_rule(targets, output_shape, "targets", many=True)
     if target_fn is None:
         return target_rule(target, output_shape)
+    given = target_fn(predictions)
+    if given is None:  # a target_fn may decide the output needs no target (predicted_class)
+        return target_rule(None, output_shape)
     name = "target_fn(predictions)"
-    chosen = normalise_target(target_fn(predictions), n_rows, name)
+    chosen = normalise_target(given, n_rows, name)
     rule = target_rule(chosen, output_shape, name)
     if rule.kind is TargetKind.BINARY:
         # alibi warns too: argmax over a single column is always 0, which explains 1 - p.

@@ -318,7 +318,7 @@ BAD_REQUESTS = {
         "text",
         [tensor("ids", np.full((1, serving_models.LENGTH), 999, dtype=np.int32))],
         None,
-        "999 is not in [0, 50)",
+        "`X` holds ids outside the vocabulary of the layer 'embedding' (valid ids are 0 to 49)",
     ),
     # Keras 3 wrapped -3 around to id 47 and answered 200.
     "negative token id": (

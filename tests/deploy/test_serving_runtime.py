@@ -181,12 +181,13 @@ def test_an_explainer_saved_beside_the_settings_needs_no_uri(classifier_files, t
         (
             {"extra": {"model_uri": "classifier.keras", "explain_threads": 0}},
             ValueError,
-            "`extra.explain_threads` must be an int >= 1",
+            "Received an invalid value for `extra.explain_threads`, expected an int >= 1. "
+            "Received: extra.explain_threads=0",
         ),
         (
             {"extra": {"model_uri": "classifier.keras", "max_request_values": 0.5}},
-            ValueError,
-            "`extra.max_request_values` must be an int >= 1. Received: 0.5",
+            TypeError,
+            "`extra.max_request_values` must be an int. Received: float 0.5",
         ),
         (
             {"extra": {"model_uri": "classifier.keras", "warmup": "yes"}},

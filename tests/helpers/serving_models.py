@@ -134,7 +134,7 @@ def write_repository(root: Path) -> dict[str, ServedModel]:
     background = floats((8, 6), seed=20)
     add("expected-gradients", model, ".keras", ExpectedGradients(model, background, 16, seed=0))
     model = classifier()
-    smooth = NoiseTunnel(IntegratedGradients(model, n_steps=8), n_samples=3, stdevs=0.2, seed=0)
+    smooth = NoiseTunnel(IntegratedGradients(model, n_steps=8), nt_samples=3, stdevs=0.2, seed=0)
     add("noise-tunnel", model, ".keras", smooth)
     model = two_inputs()
     add("two-inputs", model, ".keras", IntegratedGradients(model, internal_batch_size=7))
