@@ -197,10 +197,7 @@ def explain(args: argparse.Namespace) -> None:
     """Run ``ig-plugin explain``; user errors are raised as :data:`USER_ERRORS`."""
     _check_ray_options(args)
     settings = ExplainerSettings(args.n_steps, args.method, args.internal_batch_size)
-    if args.explainer is not None and settings.given():
-        options = [f"--{name.replace('_', '-')}" for name in settings.given()]
-        raise ValueError(f"{', '.join(options)} apply without --explainer only.")
-    settings.check()
+    settings.check_for(args.explainer, lambda name: "--" + name.replace("_", "-"))
     if args.ray:
         from ig_plugin._batch.on_ray import check_address, import_ray
 

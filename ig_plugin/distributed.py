@@ -68,6 +68,7 @@ def explain_dataset(
     n_steps: int | None = None,
     method: str | None = None,
     internal_batch_size: int | None = None,
+    _worker: type[BatchExplainer] = BatchExplainer,  # private: tests give one that fails
 ) -> ray.data.Dataset:
     """Explain every row of a Ray dataset with Integrated Gradients, on a pool of Ray actors.
 
@@ -147,16 +148,11 @@ def explain_dataset(
     check_scalar("cpus_per_actor", cpus_per_actor, float, least=1)
     check_scalar("gpus_per_actor", gpus_per_actor, float, least=0)
     settings = ExplainerSettings(n_steps, method, internal_batch_size)
-    if explainer_uri is not None and settings.given():
-        raise ValueError(
-            f"{sorted(settings.given())} apply to a new explainer only: the saved explainer "
-            f"{os.fspath(explainer_uri)!r} brings its own."
-        )
-    settings.check()
+    settings.check_for(explainer_uri, lambda name: f"`{name}`")
     columns = _columns(feature_column, target_column, id_column)
     _check_schema(dataset, columns)
     return dataset.map_batches(
-        BatchExplainer,
+        _worker,
         fn_constructor_kwargs={
             "model_uri": os.fspath(model_uri),
             "explainer_uri": None if explainer_uri is None else os.fspath(explainer_uri),

@@ -9,6 +9,7 @@ TensorFlow is imported when a worker is built, not when this module is imported.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -17,14 +18,10 @@ import numpy as np
 from ig_plugin._integral.quadrature import MIN_STEPS
 from ig_plugin._model.loading import load_model
 from ig_plugin._request import checks
+from ig_plugin._request.targets import predicted_class
 
 #: The columns a worker adds to each batch (``target`` only when a target was explained).
 ATTRIBUTIONS, DELTA, PREDICTION, TARGET = "attributions", "delta", "prediction", "target"
-
-#: For tests of Ray's retries only: ``"K:PATH"`` makes the worker's process exit hard on its K-th
-#: batch (counting from 1) if the file PATH does not exist yet; PATH is created first, so this
-#: happens once per PATH however often the actor is restarted.
-EXIT_ONCE_VARIABLE = "IG_PLUGIN_TEST_EXIT_ONCE"
 
 
 @dataclass(frozen=True)
@@ -38,7 +35,8 @@ class Columns:
         stacked in this order into one feature vector per row.
     target
         A column of targets (an int per row, or a row of indices), or None: then the explainer's
-        ``target_fn``, else the argmax of the predictions for outputs wider than 1, else none.
+        ``target_fn``, else the class a classifier predicts
+        (:func:`~ig_plugin._request.targets.predicted_class`), else none.
     row_id
         A column copied unchanged to the output, so rows can be matched after Ray reorders them.
     """
@@ -66,32 +64,30 @@ class ExplainerSettings:
     def given(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name)}
 
-    def check(self) -> None:
-        """The core's own argument checks, run before any model is loaded."""
+    def check_for(
+        self, explainer_uri: str | os.PathLike | None, spelling: Callable[[str], str] = str
+    ) -> None:
+        """Check the settings for an explainer saved at ``explainer_uri`` (None: a new one),
+        before any model is loaded: they apply to a new explainer only, and the core's checks.
+
+        ``spelling`` names a setting in the message (``--n-steps`` on the command line).
+
+        Raises
+        ------
+        TypeError, ValueError
+            Settings are given with a saved explainer, or one is invalid.
+        """
+        if explainer_uri is not None and self.given():
+            names = ", ".join(spelling(name) for name in self.given())
+            raise ValueError(
+                f"{names} apply to a new explainer only: the saved explainer "
+                f"{os.fspath(explainer_uri)!r} brings its own settings."
+            )
         method = checks.check_choice("method", self.method or "gausslegendre", sorted(MIN_STEPS))
         if self.n_steps is not None:
             checks.check_n_steps(self.n_steps, method, MIN_STEPS)
         if self.internal_batch_size is not None:
             checks.check_internal_batch_size(self.internal_batch_size)
-
-
-def argmax_of_predictions(predictions: np.ndarray) -> np.ndarray:
-    """The default target of a classifier: the class it predicts."""
-    return np.argmax(predictions, axis=1)
-
-
-def _exit_if_asked(batch_number: int) -> None:
-    spec = os.environ.get(EXIT_ONCE_VARIABLE)
-    if not spec:
-        return
-    number, _, marker = spec.partition(":")
-    if batch_number != int(number):
-        return
-    try:
-        os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-    except FileExistsError:
-        return
-    os._exit(75)  # no cleanup, no exception: what a killed process looks like to Ray
 
 
 class BatchExplainer:
@@ -122,12 +118,7 @@ class BatchExplainer:
         columns: Columns = Columns(),
         intra_op_threads: int | None = None,
     ) -> None:
-        if explainer_uri is not None and settings.given():
-            raise ValueError(
-                f"Explainer settings {settings.given()} apply to a new explainer only: a saved "
-                f"explainer ({os.fspath(explainer_uri)!r}) brings its own."
-            )
-        settings.check()
+        settings.check_for(explainer_uri)
         import tensorflow as tf
 
         from ig_plugin.integrated_gradients import IntegratedGradients
@@ -147,9 +138,11 @@ class BatchExplainer:
                 "The saved explainer has a target_fn, which picks the targets itself: pass no "
                 "targets with it."
             )
+        if columns.target is None and self.explainer.target_fn is None:
+            # Rows without targets: a classifier explains the class it predicts, chosen from the
+            # predictions explain computes anyway (and its explanations' meta says so).
+            self.explainer.target_fn = predicted_class
         self.columns = columns
-        self._batches = 0
-        self._default_target_decided = False
         self._output_shape: tuple[int, ...] | None = None  # per sample, from one row
 
     def features(self, batch: dict[str, np.ndarray]) -> np.ndarray:
@@ -197,15 +190,6 @@ class BatchExplainer:
             self._output_shape = tuple(outputs.shape[1:])
         return self._output_shape
 
-    def _decide_default_target(self, first_row: np.ndarray) -> None:
-        """Without targets or a target_fn, a classifier explains the class it predicts."""
-        self._default_target_decided = True
-        if self.columns.target is not None or self.explainer.target_fn is not None:
-            return
-        output_shape = self._output_shape_of(first_row)
-        if len(output_shape) == 1 and output_shape[0] > 1:
-            self.explainer.target_fn = argmax_of_predictions
-
     def check(self, first_rows: np.ndarray, targets: np.ndarray | None = None) -> None:
         """Check data and targets against the model before any batch is explained.
 
@@ -229,7 +213,7 @@ class BatchExplainer:
         output_shape = self._output_shape_of(first_rows)  # checks the rows against the model
         if targets is not None:
             target_rule(normalise_target(targets, len(targets)), output_shape)
-        elif self.explainer.target_fn is None and len(output_shape) > 1:
+        elif self.explainer.target_fn is predicted_class and len(output_shape) > 1:
             raise ValueError(
                 f"The model's output has shape {output_shape} per sample: give targets, one row "
                 f"of {len(output_shape)} indices per sample."
@@ -237,11 +221,7 @@ class BatchExplainer:
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Explain one batch: its row ids with the attributions, deltas, predictions, targets."""
-        self._batches += 1
-        _exit_if_asked(self._batches)
         X = self.features(batch)
-        if not self._default_target_decided:
-            self._decide_default_target(X[:1])
         target = None if self.columns.target is None else np.asarray(batch[self.columns.target])
         explanation = self.explainer.explain(X, target=target)
         (attributions,) = explanation.attributions  # one input, one attributed tensor

@@ -30,6 +30,7 @@ import ig_plugin.cli
 from ig_plugin import IntegratedGradients
 from ig_plugin._batch.rows import Collector
 from ig_plugin._batch.signals import Terminated, sigterm_raises
+from ig_plugin._batch.worker import BatchExplainer
 from ig_plugin.cli import main
 
 
@@ -423,3 +424,13 @@ def test_sigterm_raises_once_then_the_previous_handler_is_back():
         os.kill(os.getpid(), signal.SIGTERM)  # a second one, during the cleanup: ignored
         time.sleep(0.1)
     assert signal.getsignal(signal.SIGTERM) is previous
+
+
+def test_a_worker_given_no_targets_explains_the_predicted_class_and_its_meta_says_so(case):
+    worker = BatchExplainer(case.model_path)
+    explained = worker({"features": case.X[:5], "row_id": np.arange(5)})
+    predicted = np.argmax(case.model(case.X[:5]).numpy(), axis=1)
+    np.testing.assert_array_equal(explained["target"], predicted)
+    # The explanations' metadata names the rule that chose the targets (it said None before).
+    params = worker.explainer.explain(case.X[:2]).meta["params"]
+    assert params["target_fn"] == "ig_plugin._request.targets.predicted_class"

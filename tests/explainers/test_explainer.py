@@ -3,6 +3,7 @@
 import copy
 import subprocess
 import sys
+from functools import partial
 
 import dill
 import numpy as np
@@ -201,3 +202,19 @@ def test_importing_the_package_or_the_command_does_not_import_tensorflow():
 def test_unknown_names_raise_attribute_errors():
     with pytest.raises(AttributeError, match="no attribute 'Nothing'"):
         ig_plugin.Nothing  # noqa: B018
+
+
+def test_target_fn_is_one_attribute_that_meta_mirrors(mlp, mlp_data):
+    explainer = IntegratedGradients(mlp, n_steps=4)
+    assert explainer.target_fn is None and explainer.meta["params"]["target_fn"] is None
+    explainer.target_fn = partial(np.argmax, axis=1)
+    assert explainer.meta["params"]["target_fn"] == "functools.partial(numpy.argmax, axis=1)"
+    explanation = explainer.explain(mlp_data)
+    assert explanation.meta["params"]["target_fn"] == "functools.partial(numpy.argmax, axis=1)"
+    with pytest.raises(TypeError, match="`target_fn` must be None or a callable"):
+        explainer.target_fn = "argmax"
+    # A copy with another target_fn shares the compiled passes and leaves the original alone.
+    plain = explainer.with_target_fn(None)
+    assert plain._compiled_model() is explainer._compiled_model()
+    assert plain.meta["params"]["target_fn"] is None
+    assert explainer.meta["params"]["target_fn"] == "functools.partial(numpy.argmax, axis=1)"
