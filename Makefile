@@ -71,7 +71,7 @@ benchmark-serving: install $(ALIBI_RUNTIME)
 
 # The alibi runtime serving ig_plugin folders, against a real server (not in CI).
 test-alibi-runtime: install $(ALIBI_RUNTIME)
-	PYTHONPATH=$(ALIBI_RUNTIME) $(PYTHON) -m pytest tests/test_serving_alibi_runtime.py
+	PYTHONPATH=$(ALIBI_RUNTIME) $(PYTHON) -m pytest tests/deploy/test_serving_alibi_runtime.py
 
 # The two other Keras stacks ig_plugin supports; `make test` covers TensorFlow 2.21 + Keras 3.
 test-stacks: test-tf-keras test-tf2.14
@@ -97,7 +97,7 @@ test-tf2.14:
 test-captum:
 	$(MAKE) install VENV=$(STACKS)/captum TF_REQUIREMENT="tensorflow-cpu==2.21.*" EXTRAS=dev
 	$(STACKS)/captum/bin/python -m pip install -q "torch==2.13.0" "captum==0.9.0"
-	$(STACKS)/captum/bin/python -m pytest tests/test_captum_agreement.py
+	$(STACKS)/captum/bin/python -m pytest tests/parity/test_captum_agreement.py
 
 # Expected Gradients against shap's GradientExplainer (benchmarks/expected_gradients.py), in
 # its own venv: shap 0.49.1 is the newest release that installs beside numpy < 2 (alibi's cap)

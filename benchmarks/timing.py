@@ -22,7 +22,7 @@ from alibi.explainers import IntegratedGradients as AlibiIntegratedGradients
 from workloads import Workload
 
 from ig_plugin import IntegratedGradients
-from ig_plugin._quadrature import quadrature
+from ig_plugin._integral.quadrature import quadrature
 
 METHOD = "gausslegendre"
 RUNNERS = ("ig_plugin", "floor", "alibi")

@@ -7,11 +7,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from ig_plugin import __version__  # noqa: E402
 
 project = "ig_plugin"
-author = "ig_plugin developers"
+author = "the ig_plugin developers"
+copyright = f"2026, {author}"  # noqa: A001 (Sphinx's name)
 release = version = __version__
 extensions = ["sphinx.ext.autodoc", "sphinx.ext.napoleon", "sphinx.ext.mathjax"]
 exclude_patterns = ["_build"]
-html_theme = "alabaster"
+html_theme = "furo"
+html_title = f"ig_plugin {version}"
 
 # numpydoc-style docstrings; types come from the signatures' hints.
 napoleon_google_docstring = False
@@ -30,5 +32,8 @@ nitpick_ignore_regex = [
     (r"py:.*", r"(Explanation|Figure|Axes|ArrayOrList|OutputPick|Any|Callable|Sequence)"),
     (r"py:.*", r"(optional|array-like|ndarray|callable|str|int|float|bool|dict|list|tuple)"),
     # The explainers' shared ``load`` returns an instance of the class it is called on.
-    (r"py:class", r"ig_plugin\._model_explainer\.Self"),
+    (r"py:class", r"ig_plugin\._explainer\.base\.Self"),
+    # Private base classes named in public signatures (NoiseTunnel wraps any ModelExplainer;
+    # explain_dataset's private worker class).
+    (r"py:class", r"(ModelExplainer|BatchExplainer)"),
 ]

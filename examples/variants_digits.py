@@ -65,7 +65,7 @@ def main() -> None:
     plain = ig.explain(X, baselines=0.0, target=target)
     background = images[train][:100]
     expected = ExpectedGradients(model, background, n_samples=200, seed=0).explain(X, target=target)
-    smooth = NoiseTunnel(ig, "smoothgrad", n_samples=20, stdevs=0.25, seed=0).explain(
+    smooth = NoiseTunnel(ig, "smoothgrad", nt_samples=20, stdevs=0.25, seed=0).explain(
         X, baselines=0.0, target=target
     )
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from ig_plugin._explainer.moved_modules import register
 from ig_plugin._version import __version__
 
 if TYPE_CHECKING:
-    from ig_plugin._layers import LayerState
+    from ig_plugin._model.layers import LayerState
     from ig_plugin.expected_gradients import ExpectedGradients
     from ig_plugin.integrated_gradients import IntegratedGradients
     from ig_plugin.noise_tunnel import NoiseTunnel
@@ -21,9 +22,12 @@ if TYPE_CHECKING:
 _LAZY = {
     "ExpectedGradients": "ig_plugin.expected_gradients",
     "IntegratedGradients": "ig_plugin.integrated_gradients",
-    "LayerState": "ig_plugin._layers",
+    "LayerState": "ig_plugin._model.layers",
     "NoiseTunnel": "ig_plugin.noise_tunnel",
 }
+
+# Explainers saved by 0.1.0 name two private modules that have moved.
+register()
 
 __all__ = ["ExpectedGradients", "IntegratedGradients", "LayerState", "NoiseTunnel", "__version__"]
 

@@ -23,12 +23,12 @@ from typing import NoReturn
 import numpy as np
 from tqdm import tqdm
 
-from ig_plugin import _batch_files
-from ig_plugin._batch_rows import FEATURES, ROW_ID, TARGETS, Collector, batches
-from ig_plugin._batch_signals import EXIT_CODE as TERMINATED
-from ig_plugin._batch_signals import Terminated, sigterm_raises
-from ig_plugin._batch_worker import BatchExplainer, Columns, ExplainerSettings
-from ig_plugin._quadrature import MIN_STEPS
+from ig_plugin._batch import files
+from ig_plugin._batch.rows import FEATURES, ROW_ID, TARGETS, Collector, batches
+from ig_plugin._batch.signals import EXIT_CODE as TERMINATED
+from ig_plugin._batch.signals import Terminated, sigterm_raises
+from ig_plugin._batch.worker import BatchExplainer, Columns, ExplainerSettings
+from ig_plugin._integral.quadrature import MIN_STEPS
 
 PROGRAM = "ig-plugin"
 #: Exit code for bad arguments or files, as argparse uses for bad usage.
@@ -40,7 +40,7 @@ USER_ERRORS = (
     FileNotFoundError,
     IsADirectoryError,
     PermissionError,
-    _batch_files.OutputNotWritable,
+    files.OutputNotWritable,
 )
 
 
@@ -135,13 +135,13 @@ def _check_ray_options(args: argparse.Namespace) -> None:
 
 def _read_inputs(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray | None]:
     """Every file check that needs no TensorFlow: DATA, the targets, MODEL, FOLDER, OUT."""
-    _batch_files.check_output_file(args.output)
-    _batch_files.check_input_file(args.model, "MODEL", (".keras", ".h5"))
+    files.check_output_file(args.output)
+    files.check_input_file(args.model, "MODEL", (".keras", ".h5"))
     if args.explainer is not None and not args.explainer.is_dir():
         raise FileNotFoundError(f"--explainer {str(args.explainer)!r} is not a folder.")
-    data = _batch_files.read_data(args.data)
+    data = files.read_data(args.data)
     if args.target_file is not None:
-        return data, _batch_files.read_targets(args.target_file, len(data))
+        return data, files.read_targets(args.target_file, len(data))
     if args.target is not None:
         return data, np.full(len(data), args.target, dtype=np.int64)
     return data, None
@@ -163,7 +163,7 @@ def _explain_on_ray(
     args: argparse.Namespace,
     settings: ExplainerSettings,
 ) -> Collector:
-    from ig_plugin._batch_ray import dataset_from_batches, local_cpus, ray_session
+    from ig_plugin._batch.on_ray import dataset_from_batches, local_cpus, ray_session
     from ig_plugin.distributed import explain_dataset
 
     # No more actors than batches: a batch goes to one actor, so an extra actor would only load
@@ -197,12 +197,9 @@ def explain(args: argparse.Namespace) -> None:
     """Run ``ig-plugin explain``; user errors are raised as :data:`USER_ERRORS`."""
     _check_ray_options(args)
     settings = ExplainerSettings(args.n_steps, args.method, args.internal_batch_size)
-    if args.explainer is not None and settings.given():
-        options = [f"--{name.replace('_', '-')}" for name in settings.given()]
-        raise ValueError(f"{', '.join(options)} apply without --explainer only.")
-    settings.check()
+    settings.check_for(args.explainer, lambda name: "--" + name.replace("_", "-"))
     if args.ray:
-        from ig_plugin._batch_ray import check_address, import_ray
+        from ig_plugin._batch.on_ray import check_address, import_ray
 
         import_ray()
         if args.ray_address:
@@ -217,7 +214,7 @@ def explain(args: argparse.Namespace) -> None:
         collector = _explain_on_ray(data, targets, args, settings)
     else:
         collector = _explain_here(worker, data, targets, args)
-    _batch_files.write_npz_atomically(args.output, collector.arrays())
+    files.write_npz_atomically(args.output, collector.arrays())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

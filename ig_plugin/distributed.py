@@ -8,27 +8,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from ig_plugin._batch_worker import BatchExplainer, Columns, ExplainerSettings
-from ig_plugin._params import is_int, is_real
+from ig_plugin._batch.worker import BatchExplainer, Columns, ExplainerSettings
+from ig_plugin._request.checks import check_scalar
 
 if TYPE_CHECKING:
     import ray.data
 
 __all__ = ["explain_dataset"]
-
-
-def _check_count(name: str, value: Any, least: float, integer: bool = True) -> None:
-    if not (is_int(value) if integer else is_real(value)):
-        raise TypeError(
-            f"`{name}` must be {'an int' if integer else 'a number'}. Received: {name}={value!r}"
-        )
-    if value < least:
-        raise ValueError(
-            f"Received an invalid value for `{name}`, expected a number >= {least}. "
-            f"Received: {name}={value!r}"
-        )
 
 
 def _columns(
@@ -80,6 +68,7 @@ def explain_dataset(
     n_steps: int | None = None,
     method: str | None = None,
     internal_batch_size: int | None = None,
+    _worker: type[BatchExplainer] = BatchExplainer,  # private: tests give one that fails
 ) -> ray.data.Dataset:
     """Explain every row of a Ray dataset with Integrated Gradients, on a pool of Ray actors.
 
@@ -154,21 +143,16 @@ def explain_dataset(
         raise TypeError(
             f"`explainer_uri` must be None or a path. Received: {type(explainer_uri).__name__}"
         )
-    _check_count("actors", actors, 1)
-    _check_count("batch_size", batch_size, 1)
-    _check_count("cpus_per_actor", cpus_per_actor, 1, integer=False)
-    _check_count("gpus_per_actor", gpus_per_actor, 0, integer=False)
+    check_scalar("actors", actors, least=1)
+    check_scalar("batch_size", batch_size, least=1)
+    check_scalar("cpus_per_actor", cpus_per_actor, float, least=1)
+    check_scalar("gpus_per_actor", gpus_per_actor, float, least=0)
     settings = ExplainerSettings(n_steps, method, internal_batch_size)
-    if explainer_uri is not None and settings.given():
-        raise ValueError(
-            f"{sorted(settings.given())} apply to a new explainer only: the saved explainer "
-            f"{os.fspath(explainer_uri)!r} brings its own."
-        )
-    settings.check()
+    settings.check_for(explainer_uri, lambda name: f"`{name}`")
     columns = _columns(feature_column, target_column, id_column)
     _check_schema(dataset, columns)
     return dataset.map_batches(
-        BatchExplainer,
+        _worker,
         fn_constructor_kwargs={
             "model_uri": os.fspath(model_uri),
             "explainer_uri": None if explainer_uri is None else os.fspath(explainer_uri),

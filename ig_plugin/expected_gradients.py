@@ -3,27 +3,24 @@ alibi ``Explainer`` on ig_plugin's compiled, streaming gradient loop."""
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from typing import Any, cast
 
 import numpy as np
 from alibi.api.interfaces import Explanation
 
-from ig_plugin import _params
-from ig_plugin._background import match_background, normalise_background
-from ig_plugin._completeness import attribution_sums, explained, warn_if_not_differentiable
-from ig_plugin._drawn_paths import integrate_drawn, mean_start_outputs
-from ig_plugin._draws import PlanFn, every_row_plan, fresh_entropy, sampled_plan
-from ig_plugin._inputs import ArrayOrList
-from ig_plugin._keras import declared_inputs
-from ig_plugin._layers import choose_layer
-from ig_plugin._model_explainer import ModelExplainer
-from ig_plugin._quadrature import quadrature
-from ig_plugin._request import Request, prepare_request
-from ig_plugin._saving import whitebox_local_meta
-from ig_plugin._targets import choose_rule
-from ig_plugin._variant_params import check_deterministic_steps, check_n_samples, check_seed
+from ig_plugin._engine.plans import PlanPerSpan
+from ig_plugin._engine.select import explained
+from ig_plugin._explainer.base import ModelExplainer, whitebox_local_meta
+from ig_plugin._integral.draws import every_row_plan, fresh_entropy, sampled_plan
+from ig_plugin._integral.driver import integrate
+from ig_plugin._integral.quadrature import quadrature
+from ig_plugin._model.layers import choose_layer
+from ig_plugin._model.signature import signature_of
+from ig_plugin._request import checks
+from ig_plugin._request.background import match_background, normalise_background
+from ig_plugin._request.inputs import ArrayOrList
+from ig_plugin._request.request import ExplainArguments, Request
 
 
 class ExpectedGradients(ModelExplainer):
@@ -100,18 +97,20 @@ class ExpectedGradients(ModelExplainer):
     ) -> None:
         if not callable(model):
             raise TypeError(f"`model` must be a Keras model. Received: {type(model).__name__}")
-        self.target_fn = _params.check_target_fn(target_fn)
-        self.n_samples = None if n_samples is None else check_n_samples(n_samples)
-        self.n_steps = check_deterministic_steps(n_steps, self.n_samples)
-        self.seed = check_seed(seed)
-        self.internal_batch_size = _params.check_internal_batch_size(internal_batch_size)
+        checks.check_callable("target_fn", target_fn)
+        self.n_samples = (
+            None if n_samples is None else checks.check_scalar("n_samples", n_samples, least=1)
+        )
+        self.n_steps = checks.check_deterministic_steps(n_steps, self.n_samples)
+        self.seed = checks.check_seed(seed)
+        self.internal_batch_size = checks.check_internal_batch_size(internal_batch_size)
         choice = choose_layer(model, layer)
         self._background = normalise_background(
-            background, declared_inputs(model), choice.layer is not None
+            background, signature_of(model), choice.layer is not None
         )
         super().__init__(meta=whitebox_local_meta())
+        self.target_fn = target_fn
         self.meta["params"].update(
-            target_fn=_params.describe_callable(self.target_fn),
             n_samples=self.n_samples,
             n_steps=self.n_steps,
             seed=self.seed,
@@ -130,7 +129,7 @@ class ExpectedGradients(ModelExplainer):
     @property
     def background_rows(self) -> int:
         """M, the number of background rows."""
-        return self._background.n_samples
+        return self._background.n_rows
 
     def explain(
         self,
@@ -178,87 +177,36 @@ class ExpectedGradients(ModelExplainer):
             expected_value)``, zero in expectation (and, up to quadrature, in the deterministic
             mode). So ``sum(attributions) + expected_value`` estimates ``F(x)``.
         """
-        request, background = self._prepare(
-            X, forward_kwargs, target, attribute_to_layer_inputs, targets, output, progress_bar
-        )
-        compiled = self._compiled_model()
-        batch = self.internal_batch_size
-        # The start table: one row per background row (or the layer's value on it).
-        predictions, paths = compiled.path_ends(
-            request.inputs, background, request.kwargs, batch, request.call
-        )
-        rule = choose_rule(request.target, request.targets, self.target_fn, predictions)
-        start_outputs = mean_start_outputs(compiled, paths, request.kwargs, request.call, batch)
-        plan, pairs_per_sample = self._plan(len(paths.starts[0]))
-        attributions = integrate_drawn(
-            compiled,
-            paths,
-            request.kwargs,
-            rule,
-            request.call,
-            plan,
-            pairs_per_sample,
-            batch,
-            request.show_progress,
-        )
-        expected_value = explained(rule, start_outputs).astype(np.float64)
-        changes = explained(rule, predictions).astype(np.float64) - expected_value
-        warn_if_not_differentiable(attributions, changes, rule.many)
-        data = {
-            "attributions": attributions,
-            "X": X,
-            "forward_kwargs": request.kwargs.as_dict(),
-            "predictions": predictions,
-            "deltas": attribution_sums(attributions, rule.many) - changes,
-            "target": rule.target,
-            "expected_value": expected_value,
-        }
-        return Explanation(meta=copy.deepcopy(self.meta), data=data)
-
-    def validate(
-        self,
-        X: ArrayOrList,
-        forward_kwargs: dict | None = None,
-        target: int | list | tuple | np.ndarray | None = None,
-        attribute_to_layer_inputs: bool = False,
-        *,
-        targets: list | tuple | np.ndarray | str | None = None,
-        output: int | str | None = None,
-        progress_bar: bool = False,
-    ) -> None:
-        """Check :meth:`explain`'s arguments without explaining, and without running the model.
-
-        Raises
-        ------
-        TypeError, ValueError
-            An argument is invalid; the message names it and says what was received.
-        """
-        self._prepare(
-            X, forward_kwargs, target, attribute_to_layer_inputs, targets, output, progress_bar
-        )
-
-    def _prepare(
-        self,
-        X: Any,
-        forward_kwargs: Any,
-        target: Any,
-        attribute_to_layer_inputs: Any,
-        targets: Any,
-        output: Any,
-        progress_bar: Any,
-    ) -> tuple[Request, tuple[np.ndarray, ...]]:
-        """explain's arguments checked (the core's checks) and the background matched to X."""
-        request = prepare_request(
-            self,
-            X,
+        arguments = ExplainArguments(
+            X=X,
             forward_kwargs=forward_kwargs,
             target=target,
-            targets=targets,
             attribute_to_layer_inputs=attribute_to_layer_inputs,
+            targets=targets,
             output=output,
             progress_bar=progress_bar,
-            with_baselines=False,  # the paths start at background rows
         )
+        request, background = self._prepare(arguments)
+        # The start table: one row per background row (or the layer's value on it).
+        predictions, paths = self._paths(request, background)
+        start_outputs = paths.start_outputs(over_table=True)
+        plans = self._plans(len(background[0]))
+        attributions = integrate(paths, plans, request.show_progress, "Expected Gradients")
+        expected_value = explained(paths.rule, start_outputs).astype(np.float64)
+        changes = explained(paths.rule, predictions).astype(np.float64) - expected_value
+        return self._explanation(
+            arguments,
+            request,
+            predictions,
+            paths.rule,
+            attributions,
+            changes,
+            expected_value=expected_value,
+        )
+
+    def _prepare(self, arguments: ExplainArguments) -> tuple[Request, tuple[np.ndarray, ...]]:
+        """The shared checks, and the background matched to X (its inputs, shapes, dtypes)."""
+        request = self._request(arguments)
         if self.layer is not None and request.kwargs.per_sample:
             raise ValueError(
                 "`forward_kwargs` with per-sample arrays cannot be combined with `layer` in "
@@ -268,12 +216,11 @@ class ExpectedGradients(ModelExplainer):
             )
         return request, match_background(self._background, request.inputs)
 
-    def _plan(self, n_rows: int) -> tuple[PlanFn, int]:
-        """The plan of this explain's drawn pairs, and the pairs per sample."""
+    def _plans(self, n_rows: int) -> PlanPerSpan:
+        """The drawn pairs of this explain, span by span."""
         if self.n_samples is not None:
             entropy = fresh_entropy() if self.seed is None else self.seed
-            return sampled_plan(entropy, self.n_samples, n_rows), self.n_samples
+            return sampled_plan(entropy, self.n_samples, n_rows)
         # check_deterministic_steps gave the deterministic mode its step count.
         n_steps = cast(int, self.n_steps)
-        alphas, weights = quadrature("gausslegendre", n_steps)
-        return every_row_plan(n_rows, alphas, weights), n_rows * n_steps
+        return every_row_plan(n_rows, *quadrature("gausslegendre", n_steps))

@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from alibi.api.interfaces import Explanation
 
-from ig_plugin import _params
-from ig_plugin._completeness import attribution_sums, output_changes, warn_if_not_differentiable
-from ig_plugin._gradient_loop import SharedSteps
-from ig_plugin._inputs import ArrayOrList
-from ig_plugin._integration import Paths, integrate_fixed, integrate_refined
-from ig_plugin._layers import choose_layer
-from ig_plugin._model_explainer import ModelExplainer
-from ig_plugin._quadrature import quadrature
-from ig_plugin._request import prepare_request
-from ig_plugin._saving import whitebox_local_meta
-from ig_plugin._targets import choose_rule
+from ig_plugin._engine.plans import shared_steps
+from ig_plugin._explainer.base import ModelExplainer, whitebox_local_meta
+from ig_plugin._integral.completeness import output_changes
+from ig_plugin._integral.driver import integrate, integrate_refined
+from ig_plugin._integral.quadrature import MIN_STEPS, quadrature
+from ig_plugin._model.layers import choose_layer
+from ig_plugin._request import checks
+from ig_plugin._request.baselines import normalise_baselines
+from ig_plugin._request.inputs import ArrayOrList
+from ig_plugin._request.request import ExplainArguments, Request
 
 
 class IntegratedGradients(ModelExplainer):
@@ -93,23 +91,23 @@ class IntegratedGradients(ModelExplainer):
     ) -> None:
         if not callable(model):
             raise TypeError(f"`model` must be a Keras model. Received: {type(model).__name__}")
-        self.target_fn = _params.check_target_fn(target_fn)
-        self.method = _params.check_method(method)
-        self.n_steps = _params.check_n_steps(n_steps, self.method)
-        self.internal_batch_size = _params.check_internal_batch_size(internal_batch_size)
-        self.tolerance, self.max_steps = _params.check_auto_settings(
+        checks.check_callable("target_fn", target_fn)
+        self.method = checks.check_choice("method", method, sorted(MIN_STEPS))
+        self.n_steps = checks.check_n_steps(n_steps, self.method, MIN_STEPS)
+        self.internal_batch_size = checks.check_internal_batch_size(internal_batch_size)
+        self.tolerance, self.max_steps = checks.check_auto_settings(
             self.n_steps, tolerance, max_steps
         )
         choice = choose_layer(model, layer)
         super().__init__(meta=whitebox_local_meta())
+        self.target_fn = target_fn
         self.meta["params"].update(
-            target_fn=_params.describe_callable(self.target_fn),
             method=self.method,
             n_steps=self.n_steps,
             internal_batch_size=self.internal_batch_size,
             layer=choice.meta,
         )
-        if self.n_steps == _params.AUTO:
+        if self.n_steps == checks.AUTO:
             self.meta["params"].update(tolerance=self.tolerance, max_steps=self.max_steps)
         self._attach(model, layer, choice)
 
@@ -171,91 +169,39 @@ class IntegratedGradients(ModelExplainer):
             with ``n_steps="auto"`` also ``n_steps`` and ``error_estimates``, shape ``(N,)``
             (``(N, K)`` for the error estimates with ``targets``).
         """
-        request = prepare_request(
-            self,
-            X,
+        arguments = ExplainArguments(
+            X=X,
             forward_kwargs=forward_kwargs,
             baselines=baselines,
             target=target,
-            targets=targets,
             attribute_to_layer_inputs=attribute_to_layer_inputs,
+            targets=targets,
             output=output,
             progress_bar=progress_bar,
         )
-        compiled = self._compiled_model()
-        batch = self.internal_batch_size
-        predictions, path_ends = compiled.path_ends(
-            request.inputs, request.baselines, request.kwargs, batch, request.call
-        )
-        rule = choose_rule(request.target, request.targets, self.target_fn, predictions)
-        if self.layer is None:
-            start_outputs, _ = compiled.forward(
-                request.baselines, request.call, request.kwargs, batch
-            )
-        else:
-            # The same definition as the gradient passes: real inputs, the layer at its start.
-            start_outputs, _ = compiled.forward(
-                request.inputs.arrays,
-                request.call,
-                request.kwargs,
-                batch,
-                mode="substitute",
-                layer_values=path_ends.starts,
-            )
-        changes, rounding = output_changes(rule, predictions, start_outputs)
-        paths = Paths(compiled, path_ends, request, rule, batch)
+        request, baselines = self._prepare(arguments)
+        predictions, paths = self._paths(request, baselines)
+        changes, rounding = output_changes(paths.rule, predictions, paths.start_outputs())
         data: dict[str, Any] = {}
         if self.tolerance is not None and self.max_steps is not None:  # n_steps="auto"
             attributions, data["n_steps"], data["error_estimates"] = integrate_refined(
-                paths, changes, rounding, self.tolerance, self.max_steps
+                paths, changes, rounding, self.tolerance, self.max_steps, request.show_progress
             )
         else:
-            plan = SharedSteps(*quadrature(self.method, int(self.n_steps)))
-            attributions = integrate_fixed(paths, plan)
-        warn_if_not_differentiable(attributions, changes, rule.many)
-        data = {
-            "attributions": attributions,
-            "X": X,
-            "forward_kwargs": request.kwargs.as_dict(),
-            "baselines": request.inputs.model_input(request.baselines),
-            "predictions": predictions,
-            "deltas": attribution_sums(attributions, rule.many) - changes,
-            "target": rule.target,
+            plans = shared_steps(*quadrature(self.method, int(self.n_steps)))
+            attributions = integrate(paths, plans, request.show_progress, "IG")
+        return self._explanation(
+            arguments,
+            request,
+            predictions,
+            paths.rule,
+            attributions,
+            changes,
+            baselines=request.inputs.model_input(baselines),
             **data,
-        }
-        return Explanation(meta=copy.deepcopy(self.meta), data=data)
-
-    def validate(
-        self,
-        X: ArrayOrList,
-        forward_kwargs: dict | None = None,
-        baselines: Any = None,
-        target: int | list | tuple | np.ndarray | None = None,
-        attribute_to_layer_inputs: bool = False,
-        *,
-        targets: list | tuple | np.ndarray | str | None = None,
-        output: int | str | None = None,
-        progress_bar: bool = False,
-    ) -> None:
-        """Check :meth:`explain`'s arguments without explaining, and without running the model.
-
-        Raises the errors :meth:`explain` would raise before any TensorFlow work (a server can
-        refuse a bad request before it queues it). Whether a target fits the model's output is
-        known only once the model has run, so :meth:`explain` can still refuse that.
-
-        Raises
-        ------
-        TypeError, ValueError
-            An argument is invalid; the message names it and says what was received.
-        """
-        prepare_request(
-            self,
-            X,
-            forward_kwargs=forward_kwargs,
-            baselines=baselines,
-            target=target,
-            targets=targets,
-            attribute_to_layer_inputs=attribute_to_layer_inputs,
-            output=output,
-            progress_bar=progress_bar,
         )
+
+    def _prepare(self, arguments: ExplainArguments) -> tuple[Request, tuple[np.ndarray, ...]]:
+        """The shared checks, and one baseline array per input, shaped and typed like X."""
+        request = self._request(arguments)
+        return request, normalise_baselines(request.inputs, arguments.baselines)

@@ -5,56 +5,50 @@ from __future__ import annotations
 
 import copy
 import os
+import warnings
 from typing import Any
 
 import numpy as np
 from alibi.api.interfaces import Explainer, Explanation
 
-from ig_plugin import _saving
-from ig_plugin._draws import fresh_entropy
-from ig_plugin._inputs import ArrayOrList
-from ig_plugin._keras import declared_inputs
-from ig_plugin._request import prepare_request
-from ig_plugin._saving import whitebox_local_meta
-from ig_plugin._smoothing import RunningMoments, Smoother, noisy_copy
-from ig_plugin._targets import choose_rule
-from ig_plugin._variant_params import check_n_samples, check_nt_type, check_seed, check_stdevs
-from ig_plugin.expected_gradients import ExpectedGradients
-from ig_plugin.integrated_gradients import IntegratedGradients
-
-#: Explainers NoiseTunnel can wrap.
-WRAPPABLE = (IntegratedGradients, ExpectedGradients)
-
-Wrapped = IntegratedGradients | ExpectedGradients
+from ig_plugin._explainer import saving
+from ig_plugin._explainer.base import ModelExplainer, whitebox_local_meta
+from ig_plugin._integral.draws import fresh_entropy
+from ig_plugin._integral.smoothing import RunningMoments, Smoother, noisy_copy
+from ig_plugin._model.signature import signature_of
+from ig_plugin._request import checks
+from ig_plugin._request.inputs import ArrayOrList
+from ig_plugin._request.targets import choose_rule
 
 
 class NoiseTunnel(Explainer):
     """Smooth the attributions of an explainer over noisy copies of X (Smilkov et al., 2017;
     Adebayo et al., 2018), with captum's ``NoiseTunnel`` names and meanings.
 
-    Each of ``n_samples`` copies of X gets Gaussian noise of standard deviation ``stdevs`` and is
+    Each of ``nt_samples`` copies of X gets Gaussian noise of standard deviation ``stdevs`` and is
     explained by the wrapped explainer; the copies' attributions are then combined:
 
     - ``"smoothgrad"``: their mean;
     - ``"smoothgrad_sq"``: the mean of their squares;
     - ``"vargrad"``: their variance, ``mean(a**2) - mean(a)**2`` (the population variance, as
-      captum computes it, so its expectation is ``(n_samples - 1) / n_samples`` times the
+      captum computes it, so its expectation is ``(nt_samples - 1) / nt_samples`` times the
       variance of one copy's attributions).
 
     One noisy copy is made and explained at a time, and folded into running sums: memory holds
-    one copy of X and the running sums, whatever ``n_samples`` is, beside the wrapped explainer's
+    one copy of X and the running sums, whatever ``nt_samples`` is, beside the wrapped explainer's
     own (bounded by its ``internal_batch_size``).
 
     Parameters
     ----------
     explainer
-        An :class:`~ig_plugin.IntegratedGradients` or :class:`~ig_plugin.ExpectedGradients`.
-        Baselines (IG) and the background (Expected Gradients) get no noise. A seeded
+        An ig_plugin explainer of a model: :class:`~ig_plugin.IntegratedGradients`,
+        :class:`~ig_plugin.ExpectedGradients`, ... Baselines (IG) and the background (Expected
+        Gradients) get no noise. A seeded
         ExpectedGradients uses the same draws for every copy (common random numbers), so the
         smoothing averages over the noise alone; with ``seed=None`` each copy draws afresh.
     nt_type
         ``"smoothgrad"``, ``"smoothgrad_sq"`` or ``"vargrad"``.
-    n_samples
+    nt_samples
         Noisy copies of X (at least 1).
     stdevs
         Standard deviation of the noise, in the units of X: a number for every input, or a
@@ -63,6 +57,8 @@ class NoiseTunnel(Explainer):
         such as token ids); noise can only be added to float inputs.
     seed
         None: fresh noise on every :meth:`explain`. An int: the same noise for the same X.
+    n_samples
+        The former name of ``nt_samples`` (deprecated).
 
     Examples
     --------
@@ -78,27 +74,37 @@ class NoiseTunnel(Explainer):
 
     def __init__(
         self,
-        explainer: IntegratedGradients | ExpectedGradients,
+        explainer: ModelExplainer,
         nt_type: str = "smoothgrad",
-        n_samples: int = 5,
+        nt_samples: int = 5,
         stdevs: float | tuple[float, ...] | list[float] = 1.0,
         seed: int | None = None,
+        *,
+        n_samples: int | None = None,
     ) -> None:
-        if not isinstance(explainer, WRAPPABLE):
+        if not isinstance(explainer, ModelExplainer):
             raise TypeError(
-                "`explainer` must be an ig_plugin IntegratedGradients or ExpectedGradients. "
-                f"Received: {type(explainer).__name__}"
+                "`explainer` must be an ig_plugin explainer of a model (IntegratedGradients, "
+                f"ExpectedGradients, ...). Received: {type(explainer).__name__}"
             )
+        if n_samples is not None:
+            warnings.warn(
+                "NoiseTunnel's `n_samples` is now `nt_samples` (captum's name); `n_samples` "
+                "will be removed.",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            nt_samples = n_samples
         self.explainer = explainer
-        self.nt_type = check_nt_type(nt_type)
-        self.n_samples = check_n_samples(n_samples)
-        declared = declared_inputs(explainer.model)
-        self.stdevs = check_stdevs(stdevs, None if declared is None else len(declared))
-        self.seed = check_seed(seed)
+        self.nt_type = checks.check_choice("nt_type", nt_type, checks.NT_TYPES)
+        self.nt_samples = checks.check_scalar("nt_samples", nt_samples, least=1)
+        declared = signature_of(explainer.model).inputs
+        self.stdevs = checks.check_stdevs(stdevs, len(declared) if declared else None)
+        self.seed = checks.check_seed(seed)
         super().__init__(meta=whitebox_local_meta())
         self.meta["params"].update(
             nt_type=self.nt_type,
-            n_samples=self.n_samples,
+            nt_samples=self.nt_samples,
             stdevs=list(self.stdevs) if isinstance(self.stdevs, tuple) else self.stdevs,
             seed=self.seed,
             explainer={
@@ -121,13 +127,23 @@ class NoiseTunnel(Explainer):
     def predictor(self, model: Any) -> None:
         self.explainer.model = model
 
+    def with_target_fn(self, target_fn: Any) -> NoiseTunnel:
+        """A copy whose wrapped explainer has another ``target_fn``, sharing its model, layer and
+        compiled passes."""
+        clone = copy.copy(self)
+        clone.explainer = self.explainer.with_target_fn(target_fn)
+        clone.meta = copy.deepcopy(self.meta)
+        clone.meta["params"]["explainer"]["params"] = copy.deepcopy(clone.explainer.meta["params"])
+        clone.params = clone.meta["params"]
+        return clone
+
     def reset_predictor(self, predictor: Any) -> None:
         """Explain ``predictor`` from now on: see the wrapped explainer's ``reset_predictor``."""
         self.explainer.reset_predictor(predictor)
 
     def save(self, path: str | os.PathLike) -> None:
         """Save NoiseTunnel and the wrapped explainer to the folder ``path`` (alibi's layout)."""
-        _saving.save(self, path)
+        saving.save(self, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike, predictor: Any) -> NoiseTunnel:
@@ -138,7 +154,7 @@ class NoiseTunnel(Explainer):
         FileNotFoundError, ValueError
             As for :meth:`IntegratedGradients.load <ig_plugin.IntegratedGradients.load>`.
         """
-        explainer: NoiseTunnel = _saving.load(cls, path, predictor)
+        explainer: NoiseTunnel = saving.load(cls, path, predictor)
         return explainer
 
     def explain(self, X: ArrayOrList, **explain_kwargs: Any) -> Explanation:
@@ -167,14 +183,8 @@ class NoiseTunnel(Explainer):
             ``baselines``; ExpectedGradients ``expected_value``, averaged over the copies.
         """
         wrapped = self.explainer
-        wrapped.validate(X, **explain_kwargs)
-        request = prepare_request(
-            wrapped,
-            X,
-            forward_kwargs=explain_kwargs.get("forward_kwargs"),
-            output=explain_kwargs.get("output"),
-            with_baselines=False,  # wrapped.validate checked them; only X is needed here
-        )
+        arguments = wrapped._bind(X, **explain_kwargs)
+        request, _ = wrapped._prepare(arguments)  # every check of the wrapped explainer, once
         arrays = request.inputs.arrays
         stdevs = self._per_input(arrays, request.inputs.names)
         # The model output on X itself: what the explanation reports, and what target_fn sees.
@@ -182,14 +192,14 @@ class NoiseTunnel(Explainer):
         predictions, _ = compiled.forward(
             arrays, request.call, request.kwargs, wrapped.internal_batch_size
         )
-        explaining: Wrapped = wrapped
+        explaining = wrapped
         if wrapped.target_fn is not None:
             rule = choose_rule(None, None, wrapped.target_fn, predictions)
-            explaining = _without_target_fn(wrapped)
+            explaining = wrapped.with_target_fn(None)
             explain_kwargs = {**explain_kwargs, "target": rule.target}
         entropy = fresh_entropy() if self.seed is None else self.seed
         smoother, deltas, expected = Smoother(self.nt_type), RunningMoments(), RunningMoments()
-        for copy_index in range(self.n_samples):
+        for copy_index in range(self.nt_samples):
             noisy = noisy_copy(arrays, stdevs, entropy, copy_index)
             explanation = explaining.explain(request.inputs.model_input(noisy), **explain_kwargs)
             smoother.add(explanation.attributions)
@@ -210,6 +220,28 @@ class NoiseTunnel(Explainer):
             data["expected_value"] = expected.mean
         return Explanation(meta=copy.deepcopy(self.meta), data=data)
 
+    def validate(self, X: ArrayOrList, **explain_kwargs: Any) -> None:
+        """Check :meth:`explain`'s arguments without explaining, and without running the model.
+
+        Raises
+        ------
+        TypeError, ValueError
+            An argument is invalid; the message names it and says what was received.
+        """
+        request, _ = self.explainer._prepare(self.explainer._bind(X, **explain_kwargs))
+        self._per_input(request.inputs.arrays, request.inputs.names)
+
+    def __setstate__(self, state: dict) -> None:
+        if "n_samples" in state:  # saved by 0.1.0, which named nt_samples n_samples
+            state["nt_samples"] = state.pop("n_samples")
+            params = state["meta"]["params"]
+            state["meta"]["params"] = {
+                ("nt_samples" if key == "n_samples" else key): value
+                for key, value in params.items()
+            }
+            state["params"] = state["meta"]["params"]
+        self.__dict__.update(state)
+
     def _per_input(self, arrays: tuple[np.ndarray, ...], names: tuple[str, ...]) -> list[float]:
         """One standard deviation per input; noise only where the input holds floats."""
         if isinstance(self.stdevs, tuple):
@@ -229,17 +261,3 @@ class NoiseTunnel(Explainer):
                     f"`stdevs` (a tuple, one per input). Received: stdevs={self.stdevs!r}."
                 )
         return stdevs
-
-
-def _without_target_fn(explainer: Wrapped) -> Wrapped:
-    """A shallow copy of ``explainer`` that takes explicit targets instead of its target_fn.
-
-    It shares the model, the layer and the compiled passes (no new tracing).
-    """
-    clone = copy.copy(explainer)
-    clone.__dict__["_compiled"] = explainer._compiled_model()
-    clone.target_fn = None
-    clone.meta = copy.deepcopy(explainer.meta)
-    clone.meta["params"]["target_fn"] = None
-    clone.params = clone.meta["params"]
-    return clone

@@ -41,3 +41,12 @@ def linear(linear_weights):
 @pytest.fixture(scope="session")
 def linear_data():
     return models.seeded_floats((5, 3), seed=2)
+
+
+@pytest.fixture
+def counting():
+    """A fresh model (3 features, 2 outputs) whose calls are counted, never called yet: an
+    error raised with ``counting.calls == 0`` came before any TensorFlow work."""
+    model = models.CountingModel(3, 2)
+    assert model.calls == 0
+    return model

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ig_plugin import _saving
+from ig_plugin._explainer import saving
 from ig_plugin.expected_gradients import ExpectedGradients
 from ig_plugin.integrated_gradients import IntegratedGradients
 from ig_plugin.noise_tunnel import NoiseTunnel
@@ -83,7 +83,7 @@ def saved_name(folder: str | os.PathLike) -> Any:
     ValueError
         meta.dill cannot be unpickled.
     """
-    meta = _saving._read(Path(folder) / _saving.META_FILE)
+    meta = saving.read(Path(folder) / saving.META_FILE)
     return meta.get("name") if isinstance(meta, dict) else None
 
 

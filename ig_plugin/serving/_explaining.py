@@ -2,7 +2,7 @@
 request without a target.
 
 Shared by every request of the model, from several threads at once: it holds no per-request
-state, and the explainer and the compiled forward pass are safe to call concurrently.
+state, and the explainers are safe to call concurrently.
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import tensorflow as tf
 from alibi.api.interfaces import Explanation
 
-from ig_plugin._outputs import select_output
+from ig_plugin._model.loading import load_model
+from ig_plugin._model.signature import ModelSignature, signature_of
+from ig_plugin._request.targets import predicted_class
 from ig_plugin.serving import _explainers, _loading
 from ig_plugin.serving._limits import DEFAULT_MAX_SAMPLES, DEFAULT_MAX_VALUES
-from ig_plugin.serving._loading import ModelSignature
 from ig_plugin.serving._requests import PARAMETERS, ExplainCall, RequestRules
 from ig_plugin.serving._settings import RuntimeSettings
 
@@ -62,10 +62,6 @@ def _tracing_on_purpose() -> Iterator[None]:
         _WARMUP_FILTER.threads.discard(thread)
 
 
-def _is_scalar_output(shape: tuple[int | None, ...]) -> bool:
-    return shape in ((), (1,))
-
-
 @dataclass(repr=False)
 class ServedExplainer:
     """A Keras model and its explainer, as served.
@@ -102,24 +98,22 @@ class ServedExplainer:
             max_samples=self.max_samples,
             max_values=self.max_values,
         )
-        # Only for the default target (argmax of the predictions); traced once for any N. A
-        # closure per model, so TensorFlow counts the traces of each model's function apart.
-        model = self.model
-
-        def call_model(inputs: list[tf.Tensor]) -> Any:
-            return model(inputs if len(inputs) > 1 else inputs[0])
-
-        self._forward = tf.function(call_model, reduce_retracing=True)
+        # A request without a target explains what the model predicts (a classifier's class),
+        # chosen from the predictions explain computes anyway: a copy with that target_fn,
+        # sharing the compiled passes. An explainer's own target_fn comes first.
+        self._by_prediction = self.explainer
+        if self._model_explainer.target_fn is None:
+            self._by_prediction = self.explainer.with_target_fn(predicted_class)
 
     @classmethod
     def load(cls, settings: RuntimeSettings) -> ServedExplainer:
         """Load the model and the explainer that ``settings`` name, and warm them up if asked."""
-        model = _loading.load_keras_model(settings.model_uri)
+        model = load_model(settings.model_uri)
         explainer = _loading.load_explainer(settings, model)
         served = cls(
             model,
             explainer,
-            _loading.model_signature(model),
+            signature_of(model),
             settings.max_request_samples,
             settings.max_request_values,
         )
@@ -132,43 +126,22 @@ class ServedExplainer:
         """Whether attributions go to a layer rather than the model inputs."""
         return self._model_explainer.layer is not None
 
-    def _predictions(self, call: ExplainCall) -> np.ndarray:
-        arrays = call.arrays
-        size = self._model_explainer.internal_batch_size
-        parts = []
-        for first in range(0, len(arrays[0]), size):
-            outputs = self._forward([array[first : first + size] for array in arrays])
-            parts.append(select_output(outputs, self.model, call.output).numpy())
-        return np.concatenate(parts)
-
-    def default_target(self, call: ExplainCall) -> int | np.ndarray | None:
-        """The request's target, or the one it gets without: argmax for a classifier.
-
-        A request without a target explains the explainer's ``target_fn`` if it has one; else,
-        for a model output wider than 1 per sample, the class the model predicts; else (a
-        regression or single-output model) the output itself.
-        """
-        if call.target is not None or self._model_explainer.target_fn is not None:
-            return call.target
-        output = self.signature.output
-        if output is not None and call.output is None:
-            if _is_scalar_output(output.shape) or len(output.shape) > 1:
-                return None  # regression; or rank > 2, where explain asks for a target
-        predictions = self._predictions(call)
-        if predictions.ndim == 2 and predictions.shape[1] > 1:
-            return np.argmax(predictions, axis=1)
-        return None
-
     def explain(self, call: ExplainCall) -> Explanation:
-        """Explain one request's inputs with its target, baselines and output."""
+        """Explain one request's inputs with its target, baselines and output.
+
+        Without a target, the explainer's ``target_fn`` applies if it has one; else a
+        classifier explains the class it predicts, and a regression or single-output model its
+        output itself (:func:`~ig_plugin._request.targets.predicted_class`).
+        """
         arguments: dict[str, Any] = {
-            "target": self.default_target(call),
             "attribute_to_layer_inputs": call.attribute_to_layer_inputs,
             "output": call.output,
         }
         if call.baselines is not None:  # decode_request let it through: the explainer takes it
             arguments["baselines"] = call.baselines
-        return self.explainer.explain(call.X, **arguments)
+        if call.target is not None:
+            return self.explainer.explain(call.X, target=call.target, **arguments)
+        return self._by_prediction.explain(call.X, **arguments)
 
     def warm_up(self) -> None:
         """Explain zero inputs, so that no request pays for tracing.
@@ -178,7 +151,7 @@ class ServedExplainer:
         arguments (a model with several outputs needs ``output``).
         """
         inputs = self.signature.inputs
-        if not inputs or not all(spec.fully_known for spec in inputs):
+        if not inputs or not all(spec.fully_known and spec.dtype is not None for spec in inputs):
             logger.info("No warm-up: the model does not declare the full shape of its inputs.")
             return
         with _tracing_on_purpose():

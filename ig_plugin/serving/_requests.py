@@ -8,7 +8,6 @@ with HTTP 400.
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,8 +15,9 @@ import numpy as np
 from mlserver.codecs import NumpyCodec
 from mlserver.types import Datatype, InferenceRequest, RequestInput
 
+from ig_plugin._model.signature import TensorSpec
+from ig_plugin._request.checks import is_real
 from ig_plugin.serving._limits import check_request_size
-from ig_plugin.serving._loading import TensorSpec
 
 #: The input tensor holding one target per sample; the other tensors are model inputs.
 TARGET_TENSOR = "target"
@@ -137,9 +137,7 @@ def decode_tensor(tensor: RequestInput) -> np.ndarray:
 
 
 def _check_shape(array: np.ndarray, spec: TensorSpec, tensor_name: str) -> None:
-    if array.ndim == len(spec.shape) + 1 and all(
-        want is None or want == got for want, got in zip(spec.shape, array.shape[1:], strict=True)
-    ):
+    if array.ndim >= 1 and spec.accepts(array.shape[1:]):
         return
     raise ValueError(
         f"Input tensor {tensor_name!r} must have shape {_shape_text(spec.shape)} for the model "
@@ -228,9 +226,7 @@ def _parameters(request: InferenceRequest, rules: RequestRules) -> dict[str, Any
         )
     _check_applies(sorted(set(given) - rules.parameters), rules)
     baselines = given.get("baselines")
-    if baselines is not None and (
-        not isinstance(baselines, numbers.Real) or isinstance(baselines, bool)
-    ):
+    if baselines is not None and not is_real(baselines):
         raise TypeError(
             "The request parameter `baselines` must be a number (the baseline of every "
             f"feature). Received: {baselines!r}."

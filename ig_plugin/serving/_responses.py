@@ -16,7 +16,7 @@ from alibi.api.interfaces import Explanation
 from mlserver.codecs import NumpyCodec
 from mlserver.types import InferenceResponse, ResponseOutput
 
-from ig_plugin.serving._loading import TensorSpec
+from ig_plugin._model.signature import TensorSpec
 
 #: Per-sample arrays of ``Explanation.data`` that only some explanations hold, sent as tensors of
 #: the same names: ``n_steps`` and ``error_estimates`` of ``n_steps="auto"``, and Expected

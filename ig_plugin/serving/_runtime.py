@@ -14,9 +14,9 @@ from mlserver.codecs.numpy import to_datatype
 from mlserver.errors import InferenceError, MLServerError
 from mlserver.types import InferenceRequest, InferenceResponse, MetadataTensor
 
+from ig_plugin._model.signature import TensorSpec
 from ig_plugin.serving._explaining import ServedExplainer
 from ig_plugin.serving._limits import RequestTooLarge
-from ig_plugin.serving._loading import TensorSpec
 from ig_plugin.serving._requests import decode_request
 from ig_plugin.serving._responses import OPTIONAL_OUTPUTS, encode_response
 from ig_plugin.serving._settings import read_settings
@@ -100,7 +100,11 @@ class IntegratedGradientsRuntime(MLModel):
         # health checks and the other models meanwhile.
         self._served = await self._in_thread(ServedExplainer.load, settings)
         signature = self._served.signature
-        if not self.settings.inputs and signature.inputs:
+        if (
+            not self.settings.inputs
+            and signature.inputs
+            and all(spec.dtype is not None for spec in signature.inputs)
+        ):
             self.inputs = [_metadata(spec) for spec in signature.inputs]
         return True
 

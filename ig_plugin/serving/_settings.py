@@ -12,7 +12,6 @@ is.
 
 from __future__ import annotations
 
-import numbers
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 from mlserver.settings import ModelSettings
 from mlserver.utils import to_absolute_path
 
+from ig_plugin._request.checks import check_scalar
 from ig_plugin.serving._limits import DEFAULT_MAX_SAMPLES, DEFAULT_MAX_VALUES
 
 #: The keys of ``parameters.extra`` the runtime reads, with what each one is.
@@ -75,12 +75,10 @@ class RuntimeSettings:
 
 
 def _positive_int(settings: ModelSettings, extra: dict[str, Any], key: str, default: int) -> int:
-    value = extra.get(key, default)
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-        raise ValueError(
-            f"Model {settings.name!r}: `extra.{key}` must be an int >= 1. Received: {value!r}."
-        )
-    return int(value)
+    try:
+        return int(check_scalar(f"extra.{key}", extra.get(key, default), least=1))
+    except (TypeError, ValueError) as error:
+        raise type(error)(f"Model {settings.name!r}: {error}") from None
 
 
 def _inside(path: str, folder: str) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,7 +9,7 @@ import numpy as np
 from alibi.api.interfaces import Explanation
 from matplotlib.colors import LinearSegmentedColormap
 
-from ig_plugin._params import check_choice, is_int
+from ig_plugin._request.checks import check_choice, check_scalar
 
 # Colour bar label of each sign mode.
 _SIGN_LABELS = {
@@ -38,14 +37,7 @@ ATTRIBUTION_CMAP = LinearSegmentedColormap.from_list(
 
 
 def _check_index(value: Any, size: int, name: str) -> int:
-    if not is_int(value):
-        raise TypeError(f"`{name}` must be an int. Received: {name}={value!r}")
-    if not 0 <= value < size:
-        raise ValueError(
-            f"Received an invalid value for `{name}`, expected an int in [0, {size}). "
-            f"Received: {name}={value!r}"
-        )
-    return int(value)
+    return int(check_scalar(name, value, least=0, below=size))
 
 
 def _check_samples(samples: Any, size: int) -> list[int]:
@@ -65,17 +57,7 @@ def _check_sign(sign: Any) -> str:
 
 
 def _check_percentile(clip_percentile: Any) -> float:
-    if not isinstance(clip_percentile, numbers.Real) or isinstance(clip_percentile, bool):
-        raise TypeError(
-            f"`clip_percentile` must be a number. Received: clip_percentile={clip_percentile!r}"
-        )
-    value = float(clip_percentile)
-    if not 0 < value <= 100:
-        raise ValueError(
-            "Received an invalid value for `clip_percentile`, expected a number in (0, 100]. "
-            f"Received: clip_percentile={clip_percentile!r}"
-        )
-    return value
+    return float(check_scalar("clip_percentile", clip_percentile, float, above=0, most=100))
 
 
 def _check_names(names: Any, count: int, name: str, what: str) -> list[str]:

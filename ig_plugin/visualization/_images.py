@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,6 +11,7 @@ from matplotlib.colors import Colormap, Normalize
 from matplotlib.figure import Figure
 from numpy.typing import ArrayLike
 
+from ig_plugin._request.checks import check_scalar
 from ig_plugin.visualization._common import (
     _SIGN_LABELS,
     ATTRIBUTION_CMAP,
@@ -21,7 +21,6 @@ from ig_plugin.visualization._common import (
     _check_sign,
     _describe,
     _unpack,
-    is_int,
 )
 
 
@@ -196,10 +195,8 @@ def plot_image_attributions(
         "titles",
         "plotted sample",
     )
-    if not is_int(ncols) or ncols < 1:
-        raise ValueError(f"`ncols` must be a positive int. Received: ncols={ncols!r}")
-    if not isinstance(panel_size, numbers.Real) or not 0 < float(panel_size) < np.inf:
-        raise ValueError(f"`panel_size` must be a positive number. Received: {panel_size!r}")
+    check_scalar("ncols", ncols, least=1)
+    check_scalar("panel_size", panel_size, float, above=0, below=np.inf)
     sign = _check_sign(sign)
     heat = _apply_sign(heat[indices], sign)  # (n_plotted, H, W)
     limit = _symmetric_limit(heat, _check_percentile(clip_percentile))

@@ -9,6 +9,7 @@ from alibi.api.interfaces import Explanation
 from matplotlib.figure import Figure
 from numpy.typing import ArrayLike
 
+from ig_plugin._request.checks import check_scalar
 from ig_plugin.visualization._common import (
     _NEGATIVE_RGB,
     _POSITIVE_RGB,
@@ -16,7 +17,6 @@ from ig_plugin.visualization._common import (
     _check_names,
     _hex,
     _one_sample,
-    is_int,
 )
 
 
@@ -88,8 +88,8 @@ def plot_feature_attributions(
         if feature_names is None
         else _check_names(feature_names, len(values), "feature_names", "feature")
     )
-    if top_k is not None and (not is_int(top_k) or top_k < 1):
-        raise ValueError(f"`top_k` must be None or a positive int. Received: top_k={top_k!r}")
+    if top_k is not None:
+        check_scalar("top_k", top_k, least=1, expected="None or an int")
     count = len(values) if top_k is None else min(int(top_k), len(values))
     order = np.argsort(-np.abs(values), kind="stable")[:count]
     shown = values[order]

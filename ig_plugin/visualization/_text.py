@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import html
-import numbers
 from collections.abc import Sequence
 
 import numpy as np
 from alibi.api.interfaces import Explanation
 from numpy.typing import ArrayLike
 
+from ig_plugin._request.checks import check_scalar
 from ig_plugin.visualization._common import (
     _MAX_ALPHA,
     _NEGATIVE_RGB,
@@ -106,8 +106,10 @@ def text_attributions_html(
     words = _check_names(tokens, len(scores), "tokens", "attribution (position)")
     if scale is None:
         scale = float(np.abs(scores).max(initial=0.0)) or 1.0
-    elif not isinstance(scale, numbers.Real) or isinstance(scale, bool) or not 0 < scale < np.inf:
-        raise ValueError(f"`scale` must be a positive number. Received: scale={scale!r}")
+    else:
+        scale = check_scalar(
+            "scale", scale, float, above=0, below=np.inf, expected="None or a number"
+        )
     spans = []
     for word, score in zip(words, scores, strict=True):
         kind, colour = _background(float(score), float(scale))

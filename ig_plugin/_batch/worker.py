@@ -1,0 +1,236 @@
+"""Explaining a dataset batch by batch: the model and the explainer are loaded once, then every
+batch of rows goes through the same ``explain``.
+
+The command line without Ray runs :class:`BatchExplainer` in its own process; with Ray, every
+actor of the pool runs one. One class for both is what makes their outputs the same, row for row.
+TensorFlow is imported when a worker is built, not when this module is imported.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+
+from ig_plugin._integral.quadrature import MIN_STEPS
+from ig_plugin._model.loading import load_model
+from ig_plugin._request import checks
+from ig_plugin._request.targets import predicted_class
+
+#: The columns a worker adds to each batch (``target`` only when a target was explained).
+ATTRIBUTIONS, DELTA, PREDICTION, TARGET = "attributions", "delta", "prediction", "target"
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Where a batch keeps what the worker needs.
+
+    Attributes
+    ----------
+    features
+        The column holding each row's model input (a tensor column), or several scalar columns
+        stacked in this order into one feature vector per row.
+    target
+        A column of targets (an int per row, or a row of indices), or None: then the explainer's
+        ``target_fn``, else the class a classifier predicts
+        (:func:`~ig_plugin._request.targets.predicted_class`), else none.
+    row_id
+        A column copied unchanged to the output, so rows can be matched after Ray reorders them.
+    """
+
+    features: str | tuple[str, ...] = "features"
+    target: str | None = None
+    row_id: str = "row_id"
+
+    def required(self) -> list[str]:
+        names = [self.features] if isinstance(self.features, str) else list(self.features)
+        return [*names, *([self.target] if self.target else []), self.row_id]
+
+
+@dataclass(frozen=True)
+class ExplainerSettings:
+    """The arguments of a default explainer; None leaves the explainer's own default.
+
+    Only for a new explainer: a saved one brings its own settings.
+    """
+
+    n_steps: int | None = None
+    method: str | None = None
+    internal_batch_size: int | None = None
+
+    def given(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name)}
+
+    def check_for(
+        self, explainer_uri: str | os.PathLike | None, spelling: Callable[[str], str] = str
+    ) -> None:
+        """Check the settings for an explainer saved at ``explainer_uri`` (None: a new one),
+        before any model is loaded: they apply to a new explainer only, and the core's checks.
+
+        ``spelling`` names a setting in the message (``--n-steps`` on the command line).
+
+        Raises
+        ------
+        TypeError, ValueError
+            Settings are given with a saved explainer, or one is invalid.
+        """
+        if explainer_uri is not None and self.given():
+            names = ", ".join(spelling(name) for name in self.given())
+            raise ValueError(
+                f"{names} apply to a new explainer only: the saved explainer "
+                f"{os.fspath(explainer_uri)!r} brings its own settings."
+            )
+        method = checks.check_choice("method", self.method or "gausslegendre", sorted(MIN_STEPS))
+        if self.n_steps is not None:
+            checks.check_n_steps(self.n_steps, method, MIN_STEPS)
+        if self.internal_batch_size is not None:
+            checks.check_internal_batch_size(self.internal_batch_size)
+
+
+class BatchExplainer:
+    """Loads a model and an explainer once and explains batches of rows.
+
+    Parameters
+    ----------
+    model_uri
+        A Keras model file (.keras or .h5) this process can read.
+    explainer_uri
+        A folder written by :meth:`ig_plugin.IntegratedGradients.save`, or None for a new
+        explainer built from ``settings``.
+    settings
+        The new explainer's arguments; must be empty with ``explainer_uri``.
+    columns
+        Which batch columns hold the features, the targets and the row ids.
+    intra_op_threads
+        TensorFlow's intra-op threads in this process (set before TensorFlow runs anything), so
+        that actors sharing a machine do not fight over its cores; None leaves TensorFlow's
+        default (all cores).
+    """
+
+    def __init__(
+        self,
+        model_uri: str | os.PathLike,
+        explainer_uri: str | os.PathLike | None = None,
+        settings: ExplainerSettings = ExplainerSettings(),  # frozen: a shared default is safe
+        columns: Columns = Columns(),
+        intra_op_threads: int | None = None,
+    ) -> None:
+        settings.check_for(explainer_uri)
+        import tensorflow as tf
+
+        from ig_plugin.integrated_gradients import IntegratedGradients
+
+        if intra_op_threads is not None:
+            try:
+                tf.config.threading.set_intra_op_parallelism_threads(intra_op_threads)
+            except RuntimeError:  # TensorFlow already ran in this process: its pools are made
+                pass
+        self.model = load_model(model_uri)
+        if explainer_uri is None:
+            self.explainer = IntegratedGradients(self.model, **settings.given())
+        else:
+            self.explainer = IntegratedGradients.load(explainer_uri, self.model)
+        if columns.target is not None and self.explainer.target_fn is not None:
+            raise ValueError(
+                "The saved explainer has a target_fn, which picks the targets itself: pass no "
+                "targets with it."
+            )
+        if columns.target is None and self.explainer.target_fn is None:
+            # Rows without targets: a classifier explains the class it predicts, chosen from the
+            # predictions explain computes anyway (and its explanations' meta says so).
+            self.explainer.target_fn = predicted_class
+        self.columns = columns
+        self._output_shape: tuple[int, ...] | None = None  # per sample, from one row
+
+    def features(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        """The model input of a batch: one column, or scalar columns stacked side by side."""
+        names = self.columns.features
+        if isinstance(names, str):
+            return np.asarray(batch[names])
+        return np.stack([np.asarray(batch[name]) for name in names], axis=1)
+
+    def _model_rows(self, rows: np.ndarray) -> np.ndarray:
+        """``rows`` as ``explain`` will see them, after the core's checks against the model's
+        declared input (its count, shape and dtype; integer ids need a layer)."""
+        from ig_plugin._model.signature import signature_of
+        from ig_plugin._request.inputs import normalise_inputs
+
+        signature = signature_of(self.model)
+        declared = signature.inputs
+        if declared and len(declared) != 1:
+            raise ValueError(
+                f"The model has {len(declared)} inputs; batch explanations support models with "
+                "one input."
+            )
+        return normalise_inputs(rows, signature, self.explainer.layer is not None).arrays[0]
+
+    def check_shape(self, shape: tuple[int, ...], name: str) -> None:
+        """A ValueError giving ``name``'s whole ``shape`` if its rows are not shaped like the
+        model's declared input (``check`` sees one row only, so its message cannot)."""
+        from ig_plugin._model.signature import signature_of
+        from ig_plugin._request.inputs import check_shape
+
+        declared = signature_of(self.model).inputs
+        if len(declared) == 1:  # nothing declared, or several inputs (which check() refuses)
+            check_shape(shape, declared[0], name)
+
+    def _output_shape_of(self, first_row: np.ndarray) -> tuple[int, ...]:
+        """The model's output shape per sample, from one forward pass on ``first_row`` (run
+        once: by :meth:`check` in the driver, or by the first batch in a Ray actor)."""
+        if self._output_shape is None:
+            outputs = self.model(self._model_rows(first_row), training=False)
+            if isinstance(outputs, (list, tuple, dict)):
+                raise ValueError(
+                    f"The model has {len(outputs)} output tensors; batch explanations support "
+                    "models with one output."
+                )
+            self._output_shape = tuple(outputs.shape[1:])
+        return self._output_shape
+
+    def check(self, first_rows: np.ndarray, targets: np.ndarray | None = None) -> None:
+        """Check data and targets against the model before any batch is explained.
+
+        Parameters
+        ----------
+        first_rows
+            The data's first row (leading axis 1): its shape and dtype stand for every row.
+        targets
+            All the targets, if given, checked against the model's output.
+
+        Raises
+        ------
+        TypeError
+            The rows cannot be explained as they are (e.g. integer ids without a layer).
+        ValueError
+            The model has several inputs or outputs, a row's shape is not what the model
+            declares, or the targets do not fit the model's output.
+        """
+        from ig_plugin._request.targets import normalise_target, target_rule
+
+        output_shape = self._output_shape_of(first_rows)  # checks the rows against the model
+        if targets is not None:
+            target_rule(normalise_target(targets, len(targets)), output_shape)
+        elif self.explainer.target_fn is predicted_class and len(output_shape) > 1:
+            raise ValueError(
+                f"The model's output has shape {output_shape} per sample: give targets, one row "
+                f"of {len(output_shape)} indices per sample."
+            )
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Explain one batch: its row ids with the attributions, deltas, predictions, targets."""
+        X = self.features(batch)
+        target = None if self.columns.target is None else np.asarray(batch[self.columns.target])
+        explanation = self.explainer.explain(X, target=target)
+        (attributions,) = explanation.attributions  # one input, one attributed tensor
+        result = {
+            self.columns.row_id: np.asarray(batch[self.columns.row_id]),
+            ATTRIBUTIONS: attributions,
+            DELTA: explanation.deltas,
+            PREDICTION: explanation.predictions,
+        }
+        if explanation.target is not None:
+            result[TARGET] = explanation.target
+        return result

@@ -1,0 +1,153 @@
+"""Driving the gradient passes of one explain, for every path method.
+
+:class:`Paths` holds what the compiled passes need (the model's passes, where each sample's paths
+start and end, the forward_kwargs, the target rule, how the model is called and the batch size)
+and gives the attributions of its samples under any plan, span by span. :func:`integrate` runs
+one plan over every sample under one progress bar; :func:`integrate_refined` lets
+:func:`ig_plugin._integral.auto_steps.integrate_auto` choose the nodes sample by sample.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+
+import numpy as np
+import tensorflow as tf
+from tqdm.auto import tqdm
+
+from ig_plugin._engine.compiled import CompiledModel, PathEnds
+from ig_plugin._engine.plans import SpanPlans, shared_steps
+from ig_plugin._engine.progress import reporting
+from ig_plugin._engine.spans import attribute_in_spans, span_length
+from ig_plugin._integral.auto_steps import integrate_auto
+from ig_plugin._request.forward_kwargs import ForwardKwargs
+from ig_plugin._request.request import ModelCall
+from ig_plugin._request.targets import TargetRule
+
+
+@dataclass(frozen=True)
+class Paths:
+    """What the gradient passes of one explain need, for all of its samples or some.
+
+    Attributes
+    ----------
+    compiled
+        The model's compiled passes.
+    ends
+        Where every sample's paths start and end (and its real inputs, for a layer).
+    kwargs
+        The forward_kwargs, split by how they travel.
+    rule
+        The target rule, with every sample's targets.
+    call
+        How the model is called.
+    batch_size
+        ``internal_batch_size``: the most path points per gradient batch, each point with K
+        targets counting K times.
+    """
+
+    compiled: CompiledModel
+    ends: PathEnds
+    kwargs: ForwardKwargs
+    rule: TargetRule
+    call: ModelCall
+    batch_size: int
+
+    @property
+    def n_rows(self) -> int:
+        """The samples explained."""
+        return int(self.ends.ends[0].shape[0])
+
+    def start_outputs(self, over_table: bool = False) -> np.ndarray:
+        """The model output at each sample's path start (averaged over a table of starts with
+        ``over_table``): see :meth:`CompiledModel.start_outputs`."""
+        return self.compiled.start_outputs(
+            self.ends, self.call, self.kwargs, self.batch_size, over_table=over_table
+        )
+
+    def subset(self, samples: np.ndarray, starts_per_sample: bool = True) -> Paths:
+        """The same paths for the samples ``samples`` (indices) only."""
+
+        def pick(arrays: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
+            return tuple(array[samples] for array in arrays)
+
+        ends = PathEnds(
+            pick(self.ends.starts) if starts_per_sample else self.ends.starts,
+            pick(self.ends.ends),
+            pick(self.ends.model_inputs),
+        )
+        kwargs = ForwardKwargs(
+            {k: v[samples] for k, v in self.kwargs.per_sample.items()}, self.kwargs.shared
+        )
+        return replace(self, ends=ends, kwargs=kwargs, rule=self.rule.rows(samples))
+
+    def attribute(self, plans: SpanPlans, progress: tf.Tensor | None) -> list[np.ndarray]:
+        """Every sample's attributions under ``plans``: per attributed tensor
+        ``(N, [K,] *feature_shape)``, in its dtype."""
+        chunk = self.rule.points_per_chunk(self.batch_size)
+        attribute = self.compiled.attribution_fn(
+            self.ends, self.kwargs, self.rule, self.call, plans, chunk, progress
+        )
+        copied = (
+            *self.ends.ends,
+            *self.ends.model_inputs,
+            *(self.ends.starts if plans.starts_per_sample else ()),
+        )
+        length = span_length(
+            sum(a[:1].nbytes for a in copied),
+            plans.pairs_per_sample if plans.made_per_span else None,
+        )
+        return attribute_in_spans(attribute, self.n_rows, length)
+
+
+@contextlib.contextmanager
+def progress_bar(show: bool, description: str, total: int | None) -> Iterator[tf.Tensor | None]:
+    """A tqdm bar fed from inside the compiled loop (a token for it), or nothing."""
+    with (
+        tqdm(total=total, disable=not show, desc=description, unit="point") as bar,
+        reporting(bar.update if show else None) as progress,
+    ):
+        yield progress
+
+
+def integrate(
+    paths: Paths, plans: SpanPlans, show_progress: bool, description: str
+) -> list[np.ndarray]:
+    """Every sample's attributions under ``plans``, with a progress bar if asked."""
+    total = paths.n_rows * plans.pairs_per_sample * paths.rule.n_targets
+    with progress_bar(show_progress, description, total) as progress:
+        return paths.attribute(plans, progress)
+
+
+def integrate_refined(
+    paths: Paths,
+    changes: np.ndarray,
+    rounding: np.ndarray,
+    tolerance: float,
+    max_steps: int,
+    show_progress: bool,
+) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """``n_steps="auto"``: each sample refined until its error estimate is at most
+    ``tolerance * max(|changes|, 1e-12)``, ``changes`` being its ``F(x) - F(x')`` (known to
+    ``rounding``).
+
+    Returns the attributions (in the attributed tensors' dtypes), the gradient evaluations per
+    sample and the error estimates (see :func:`ig_plugin._integral.auto_steps.integrate_auto`).
+    """
+    with progress_bar(show_progress, "IG (auto)", None) as progress:
+
+        def attribute_level(active: np.ndarray, alphas: np.ndarray) -> list[np.ndarray]:
+            # Plain sums at the level's new nodes: Romberg weighs them itself.
+            plans = shared_steps(alphas, np.ones_like(alphas))
+            every = len(active) == paths.n_rows
+            level = paths if every else paths.subset(active)
+            return [a.astype(np.float64) for a in level.attribute(plans, progress)]
+
+        allowed = tolerance * np.maximum(np.abs(changes), 1e-12)
+        attributions, n_steps, errors = integrate_auto(
+            attribute_level, changes, rounding, allowed, max_steps, paths.rule.many
+        )
+    dtypes = [end.dtype for end in paths.ends.ends]
+    return [a.astype(d) for a, d in zip(attributions, dtypes, strict=True)], n_steps, errors

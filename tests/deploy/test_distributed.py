@@ -1,0 +1,194 @@
+"""Explanations on Ray Data: ``ig-plugin explain --ray`` and ``explain_dataset`` give the numbers of
+an in-process ``explain``, rows in order (or carrying their ids), also when an actor dies.
+
+One local Ray cluster (2 CPUs) serves the module.
+"""
+
+import os
+import re
+import socket
+import time
+
+import numpy as np
+import pytest
+
+ray = pytest.importorskip("ray")
+pytest.importorskip("ray.data")
+pa = pytest.importorskip("pyarrow")
+pq = pytest.importorskip("pyarrow.parquet")
+
+from batch_cases import BATCH_SIZE, N_FEATURES, TOLERANCE, make_case, run_command  # noqa: E402
+from batch_cases import assert_matches as assert_output_matches  # noqa: E402
+
+from ig_plugin._batch.worker import BatchExplainer  # noqa: E402
+from ig_plugin.distributed import explain_dataset  # noqa: E402
+
+#: Most seconds a Ray Data run in this process may go without progress before it fails.
+NO_PROGRESS_TIMEOUT_S = 180
+#: Most seconds the command may wait for a cluster at --ray-address that does not answer (the
+#: documented bound; the command used to wait a quarter of an hour).
+CONNECT_BOUND_S = 60
+
+
+#: The line Ray prints once in every run that uses an actor pool: harmless (docs/datasets.rst).
+RESTART_NOTICE = "has constructor arguments in the object store and max_restarts > 0"
+#: Ray's warnings and errors on stderr: its C++ log lines at W/E/F, Python warnings, messages
+#: its processes send to the driver, and its Python loggers' warnings and errors.
+RAY_COMPLAINT = re.compile(
+    r"^\[\d{4}-\d\d-\d\d [\d:,]+ [WEF] "  # [2026-12-02 06:52:20,904 E 6204 6204] file.cc:1: ...
+    r"|\w+Warning: "
+    r"|\(raylet\)"
+    r"|^\d{4}-\d\d-\d\d [\d:,]+\s+(WARNING|ERROR) "
+)
+
+
+def ray_complaints(stderr):
+    """The lines of ``stderr`` where Ray warns or reports an error, but the restart notice."""
+    return [
+        line
+        for line in stderr.splitlines()
+        if RAY_COMPLAINT.search(line) and RESTART_NOTICE not in line
+    ]
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A local Ray cluster for this module: its address, for the command's --ray-address."""
+    # Workers at the tests' priority (Ray's default is nice 15, starved on a busy machine).
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RAY_worker_niceness", "0")
+        context = ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.data.DataContext.get_current().execution_no_progress_timeout_s = NO_PROGRESS_TIMEOUT_S
+    try:
+        yield context.address_info["gcs_address"]
+    finally:
+        ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def case(tmp_path_factory):
+    return make_case(tmp_path_factory.mktemp("ray"))
+
+
+def test_command_on_ray_matches_in_process_explain(cluster, case, tmp_path):
+    output = tmp_path / "out.npz"
+    result = run_command(
+        "explain", case.model_path, case.data_path, "-o", output, "--batch-size", BATCH_SIZE,
+        "--ray", "--ray-address", cluster, "--actors", 2, "--no-progress",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert_output_matches(output, case.reference())
+    assert ray_complaints(result.stderr) == []
+
+
+def test_fewer_batches_than_actors_start_fewer_actors_and_ray_is_quiet(cluster, case, tmp_path):
+    output = tmp_path / "out.npz"
+    # One batch, two actors asked for: the second would get no input (and Ray would warn).
+    result = run_command(
+        "explain", case.model_path, case.data_path, "-o", output, "--batch-size", len(case.X),
+        "--ray", "--ray-address", cluster, "--actors", 2, "--no-progress",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert_output_matches(output, case.reference())
+    assert ray_complaints(result.stderr) == []
+
+
+def test_a_killed_actor_is_restarted_and_no_row_is_lost(cluster, case, tmp_path):
+    marker = tmp_path / "exited"
+
+    class ExitsOnItsSecondBatch(BatchExplainer):
+        """Exits hard, once, on its second batch: what a killed process looks like to Ray.
+
+        Defined here, so Ray ships it to the actor by value; the marker file makes it exit once
+        however often Ray restarts the actor."""
+
+        batches = 0
+
+        def __call__(self, batch):
+            self.batches += 1
+            if self.batches == 2 and not marker.exists():
+                marker.touch()
+                os._exit(75)  # no cleanup, no exception
+            return super().__call__(batch)
+
+    rows = ray.data.from_items([{"features": row, "row_id": i} for i, row in enumerate(case.X)])
+    explained = explain_dataset(
+        rows,
+        case.model_path,
+        actors=1,
+        batch_size=BATCH_SIZE,
+        _worker=ExitsOnItsSecondBatch,
+    )
+    back = explained.sort("row_id").take_batch(batch_size=len(case.X), batch_format="numpy")
+    assert marker.exists()  # the actor did die
+    assert back["row_id"].tolist() == list(range(len(case.X)))  # every row, once
+    expected = case.reference()
+    np.testing.assert_allclose(back["attributions"], expected["attributions"], atol=TOLERANCE)
+    np.testing.assert_allclose(back["delta"], expected["deltas"], atol=TOLERANCE)
+
+
+def test_an_address_where_no_cluster_answers_fails_within_the_bound(case, tmp_path):
+    with socket.socket() as free:  # a port nothing listens on once this socket is closed
+        free.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{free.getsockname()[1]}"
+    output = tmp_path / "out.npz"
+    started = time.monotonic()
+    result = run_command(
+        "explain", case.model_path, case.data_path, "-o", output, "--ray", "--ray-address",
+        address, timeout=2 * CONNECT_BOUND_S,
+    )  # fmt: skip
+    assert time.monotonic() - started < CONNECT_BOUND_S
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.splitlines()  # one line, before any TensorFlow or Ray output
+    port = address.split(":")[1]
+    assert line.startswith(f"ig-plugin: error: --ray-address {address!r}: no Ray cluster"), line
+    assert line.endswith(f":{port} (Connection refused)."), line  # where Ray would connect
+    assert not output.exists()
+
+
+def test_explain_dataset_rows_carry_their_ids_to_parquet(cluster, case, tmp_path):
+    # Scalar feature columns, string ids and a target column, as a day of logged requests.
+    ids = [f"request-{i:03d}" for i in range(len(case.X))]
+    targets = np.arange(len(case.X)) % 3
+    features = {f"f{i}": case.X[:, i] for i in range(N_FEATURES)}
+    pq.write_table(
+        pa.table({"request_id": ids, **features, "label": targets}), tmp_path / "rows.parquet"
+    )
+    rows = ray.data.read_parquet(str(tmp_path / "rows.parquet"))
+    explained = explain_dataset(
+        rows,
+        case.model_path,
+        feature_column=list(features),
+        target_column="label",
+        id_column="request_id",
+        actors=1,  # the cluster's other CPU reads and writes the parquet files
+        batch_size=BATCH_SIZE,
+        n_steps=20,
+    )
+    explained.write_parquet(str(tmp_path / "explained"))
+
+    back = ray.data.read_parquet(str(tmp_path / "explained")).sort("request_id")
+    written = back.take_batch(batch_size=len(ids), batch_format="numpy")
+    assert sorted(written) == ["attributions", "delta", "prediction", "request_id", "target"]
+    assert written["request_id"].tolist() == ids
+    expected = case.reference(target=targets, n_steps=20)
+    for column, name in [("attributions", "attributions"), ("delta", "deltas"),
+                         ("prediction", "predictions"), ("target", "target")]:  # fmt: skip
+        np.testing.assert_allclose(written[column], expected[name], rtol=TOLERANCE, atol=TOLERANCE)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error", "message"),
+    [
+        ({"feature_column": "pixels"}, ValueError, "no column 'pixels'"),
+        ({"actors": 0}, ValueError, "actors"),
+        ({"batch_size": 2.5}, TypeError, "batch_size"),
+        ({"explainer_uri": "saved/", "n_steps": 10}, ValueError, "n_steps"),
+        ({"method": "simpson"}, ValueError, "method"),
+        ({"feature_column": []}, TypeError, "feature_column"),
+    ],
+)
+def test_explain_dataset_checks_its_arguments_first(cluster, case, arguments, error, message):
+    rows = ray.data.from_items([{"features": row, "row_id": i} for i, row in enumerate(case.X)])
+    with pytest.raises(error, match=message):
+        explain_dataset(rows, case.model_path, **arguments)
