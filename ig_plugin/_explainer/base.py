@@ -125,7 +125,8 @@ class ModelExplainer(Explainer):
         ValueError
             ``predictor`` has no layer where the explainer's layer was; or, right after
             loading, its declared input or output shapes differ from the saved model's, or the
-            layer found has another name or class than the saved one.
+            layer found is not the saved one (another class or configuration, or another name
+            where the user gave one).
         """
         if not callable(predictor):
             raise TypeError(
