@@ -91,13 +91,15 @@ test-tf2.14:
 	$(MAKE) install VENV=$(STACKS)/tf2.14 TF_REQUIREMENT="tensorflow-cpu==2.14.1" EXTRAS=dev
 	IG_PLUGIN_EXPECT_KERAS="keras 2.14" $(STACKS)/tf2.14/bin/python -m pytest
 
-# Agreement with captum (GradientShap, NoiseTunnel over IntegratedGradients) on one MLP built
-# in PyTorch and in Keras: its own venv with TensorFlow 2.21, the CPU wheel of torch 2.13.0 (pip
-# takes it from this machine's disk when pinned) and captum 0.9.0; only that test file runs.
+# Agreement with captum (GradientShap, NoiseTunnel over IntegratedGradients, the metrics
+# infidelity and sensitivity_max) on one MLP built in PyTorch and in Keras: its own venv with
+# TensorFlow 2.21, the CPU wheel of torch 2.13.0 (pip takes it from this machine's disk when
+# pinned) and captum 0.9.0; only those test files run.
 test-captum:
 	$(MAKE) install VENV=$(STACKS)/captum TF_REQUIREMENT="tensorflow-cpu==2.21.*" EXTRAS=dev
 	$(STACKS)/captum/bin/python -m pip install -q "torch==2.13.0" "captum==0.9.0"
-	$(STACKS)/captum/bin/python -m pytest tests/parity/test_captum_agreement.py
+	$(STACKS)/captum/bin/python -m pytest tests/parity/test_captum_agreement.py \
+		tests/parity/test_captum_metrics.py
 
 # Expected Gradients against shap's GradientExplainer (benchmarks/expected_gradients.py), in
 # its own venv: shap 0.49.1 is the newest release that installs beside numpy < 2 (alibi's cap)
