@@ -9,13 +9,11 @@ mean path gradient without the ``(x - x')`` factor, unsigned, one sample at a ti
 from __future__ import annotations
 
 import threading
-import weakref
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from ig_plugin._model.signature import signature_of
 from ig_plugin._request.checks import describe
 
 #: Keywords Quantus adds to every call of an explain_func, which an explainer does not take.
@@ -26,21 +24,23 @@ def quantus_explain_func(explainer_class: Any, **init_kwargs: Any) -> Callable[.
     """An ``explain_func`` for Quantus' metrics that explains with an ig_plugin explainer.
 
     ``quantus_explain_func(IntegratedGradients, n_steps=64)`` returns ``explain_func(model,
-    inputs, targets, **kwargs)``, which explains ``inputs`` (a batch) for ``targets`` (one class
+    inputs, targets, **kwargs)``, which explains the batch ``inputs`` for ``targets`` (one class
     index per sample) with ``IntegratedGradients(model, n_steps=64)`` and returns the signed
-    attributions as a numpy array shaped like ``inputs``. Quantus calls it once per batch; the
-    explainer is built once per model (kept for the last model it was called with), so its
-    compiled passes are traced once, not per batch. Leave Quantus' ``abs`` and ``normalise``
-    off to evaluate signed attributions.
+    attributions as a numpy array. Quantus calls it once per batch; the explainer is built once
+    per model (kept for the last model it was called with), so its compiled passes are traced
+    once, not per batch. Leave Quantus' ``abs`` and ``normalise`` off to evaluate signed
+    attributions.
 
-    Channel order: Quantus holds images channel-first, ``(N, C, H, W)``, and gives a Keras model
-    (wrapped by Quantus) its batches channel-last, as Keras models take them. Inputs whose shape
-    does not fit the model but does once the axis after the batch is moved last are taken as
-    channel-first: they are moved for the model, and the attributions moved back. Pass
-    ``channel_first=True`` or ``False`` among Quantus' ``explain_func_kwargs`` to say it instead
-    of letting the shapes decide. Attributions computed beforehand with ``explain`` (Keras'
-    channel-last) are passed to Quantus as ``a_batch=np.moveaxis(attributions, -1, 1)``, beside
-    ``x_batch=np.moveaxis(X, -1, 1)`` and ``channel_first=True``.
+    Channel order (Quantus 0.6.0): pass a Keras model's images to a Quantus metric as Keras
+    takes them, channel-last, with ``channel_first=False``. Quantus holds them channel-first
+    inside, gives the model and this ``explain_func`` channel-last batches, and expects
+    channel-first attributions back, which this function returns: images ``(N, H, W, C)`` get
+    attributions ``(N, 1, H, W)``, each pixel's attributions summed over its channels (Quantus
+    broadcasts them over the channels). The sum is forced for ``C > 1``: Quantus compares the
+    attributions of an ``explain_func`` with the channel-last batch and refuses any
+    ``(N, C, H, W)`` array then. Attributions computed beforehand with ``explain`` keep every
+    channel as ``a_batch=np.moveaxis(attributions, -1, 1)`` (with ``x_batch`` channel-last and
+    ``channel_first=False``). Other inputs (tables, sequences) are returned as they are.
 
     Parameters
     ----------
@@ -53,8 +53,8 @@ def quantus_explain_func(explainer_class: Any, **init_kwargs: Any) -> Callable[.
     Returns
     -------
     Callable
-        ``explain_func(model, inputs, targets, **kwargs) -> np.ndarray``; ``kwargs`` go to the
-        explainer's ``explain`` (``baselines``, ...), except Quantus' ``device``.
+        ``explain_func(model, inputs, targets, **kwargs) -> np.ndarray`` (float64); ``kwargs`` go
+        to the explainer's ``explain`` (``baselines``, ...), except Quantus' ``device``.
 
     Raises
     ------
@@ -71,46 +71,42 @@ def quantus_explain_func(explainer_class: Any, **init_kwargs: Any) -> Callable[.
     def explain_func(model: Any, inputs: Any, targets: Any, **kwargs: Any) -> np.ndarray:
         for keyword in _QUANTUS_KEYWORDS:
             kwargs.pop(keyword, None)
-        channel_first = kwargs.pop("channel_first", None)
-        X = np.asarray(inputs)
-        moved = _channel_first(model, X) if channel_first is None else bool(channel_first)
-        if moved:
-            X = np.moveaxis(X, 1, -1)
-        explanation = explainers.get(model).explain(X, target=_class_indices(targets), **kwargs)
-        attributions = np.asarray(explanation.attributions[0], dtype=np.float64)
-        return np.moveaxis(attributions, -1, 1) if moved else attributions
+        explainer = explainers.get(model)
+        explanation = explainer.explain(
+            np.asarray(inputs), target=_class_indices(targets), **kwargs
+        )
+        return quantus_layout(np.asarray(explanation.attributions[0], dtype=np.float64))
 
     explain_func.__doc__ = f"Quantus explain_func: explains with {describe(explainer_class)}."
     return explain_func
 
 
+def quantus_layout(attributions: np.ndarray) -> np.ndarray:
+    """Attributions of Keras images ``(N, H, W, C)`` as Quantus takes them from an
+    ``explain_func``: ``(N, 1, H, W)``, summed over the channels; others unchanged."""
+    if attributions.ndim != 4:
+        return attributions
+    return attributions.sum(axis=-1)[:, np.newaxis]
+
+
 class _LastModel:
-    """The explainer of the last model seen, built anew for another model (thread-safe)."""
+    """The explainer of the last model seen (which it keeps alive), built anew for another
+    model; one lock, so that threads sharing an ``explain_func`` build it once."""
 
     def __init__(self, build: Callable[..., Any], init_kwargs: dict[str, Any]) -> None:
         self._build, self._init_kwargs = build, init_kwargs
         self._lock = threading.Lock()
-        self._model: Callable[[], Any] = lambda: None
+        self._model: Any = None
         self._explainer: Any = None
 
     def get(self, model: Any) -> Any:
         with self._lock:
-            if self._model() is not model:
+            # The same object with other weights (Quantus randomizes a clone in place) keeps its
+            # explainer: the compiled passes read the weights when they run.
+            if self._model is not model:
                 self._explainer = self._build(model, **self._init_kwargs)
-                try:
-                    self._model = weakref.ref(model)
-                except TypeError:  # not weakly referable: build again next time
-                    self._model = lambda: None
+                self._model = model
             return self._explainer
-
-
-def _channel_first(model: Any, X: np.ndarray) -> bool:
-    """Whether X's rows fit the model only with the axis after the batch moved last."""
-    declared = signature_of(model).inputs
-    if len(declared) != 1 or X.ndim < 3:
-        return False
-    spec = declared[0]
-    return not spec.accepts(X.shape[1:]) and spec.accepts(np.moveaxis(X, 1, -1).shape[1:])
 
 
 def _class_indices(targets: Any) -> Any:

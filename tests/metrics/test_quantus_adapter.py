@@ -1,5 +1,5 @@
 """``quantus_explain_func``: Quantus' calling convention on ig_plugin's explainers, without Quantus
-(its own metrics run in tests/parity/test_quantus_metrics.py where it is installed)."""
+(its metrics run on it in tests/parity/test_quantus_metrics.py, where Quantus is installed)."""
 
 import numpy as np
 import pytest
@@ -9,7 +9,7 @@ from models import functional_mlp, seeded_floats, set_seeded_weights
 from ig_plugin import IntegratedGradients, NoiseTunnel
 from ig_plugin.metrics import quantus_explain_func
 
-IMAGES = seeded_floats((3, 5, 6, 2), seed=95)  # channel-last, as Keras takes them
+IMAGES = seeded_floats((3, 5, 6, 2), seed=95)  # channel-last, as Keras (and Quantus) give them
 LABELS = np.array([0, 2, 1])
 
 
@@ -21,23 +21,16 @@ def cnn():
     return set_seeded_weights(keras.Model(inputs, keras.layers.Dense(3)(x)), seed=96)
 
 
-def test_it_returns_the_explainers_signed_attributions(cnn):
+def test_images_get_quantus_layout_one_channel_first(cnn):
+    """Quantus takes an explain_func's attributions of channel-last images channel-first, with
+    one channel: each pixel's signed attributions summed."""
     explain_func = quantus_explain_func(IntegratedGradients, n_steps=16)
     given = explain_func(model=cnn, inputs=IMAGES, targets=LABELS)
     expected = IntegratedGradients(cnn, n_steps=16).explain(IMAGES, target=LABELS)
-    np.testing.assert_allclose(given, expected.attributions[0], rtol=1e-6)
+    assert given.shape == (3, 1, 5, 6)
     assert given.dtype == np.float64
+    np.testing.assert_allclose(given[:, 0], expected.attributions[0].sum(-1), rtol=1e-6)
     assert (given < 0).any() and (given > 0).any()
-
-
-@pytest.mark.parametrize("say", [None, True])
-def test_channel_first_batches_are_moved_and_moved_back(cnn, say):
-    explain_func = quantus_explain_func(IntegratedGradients, n_steps=16)
-    first = np.moveaxis(IMAGES, -1, 1)  # (N, C, H, W), as Quantus holds images
-    kwargs = {} if say is None else {"channel_first": say}
-    given = explain_func(cnn, first, LABELS, **kwargs)
-    expected = IntegratedGradients(cnn, n_steps=16).explain(IMAGES, target=LABELS)
-    np.testing.assert_allclose(given, np.moveaxis(expected.attributions[0], -1, 1), rtol=1e-6)
 
 
 def test_the_explainer_is_built_once_per_model_and_keywords_go_to_explain():
@@ -57,4 +50,10 @@ def test_the_explainer_is_built_once_per_model_and_keywords_go_to_explain():
     expected = NoiseTunnel(IntegratedGradients(models[1], n_steps=8), nt_samples=2, seed=0)
     given = explain_func(models[1], rows, labels, baselines=0.5)
     want = expected.explain(rows, target=labels.astype(int), baselines=0.5).attributions[0]
-    np.testing.assert_allclose(given, want, rtol=1e-6)
+    np.testing.assert_allclose(given, want, rtol=1e-6)  # tables come back as they are
+
+
+def test_an_argument_explain_does_not_take_is_refused(cnn):
+    explain_func = quantus_explain_func(IntegratedGradients, n_steps=4)
+    with pytest.raises(TypeError, match="channel_first"):
+        explain_func(cnn, IMAGES, LABELS, channel_first=False)
