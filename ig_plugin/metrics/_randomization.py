@@ -24,7 +24,7 @@ Unit = tuple[str, list[Any]]  # a layer's name (its path for a nested one) and i
 
 
 def model_randomization(
-    explainer: ModelExplainer | NoiseTunnel,
+    explainer: Any,
     X: Any,
     target: Any = None,
     order: str = "cascading",
