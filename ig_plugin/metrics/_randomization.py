@@ -46,9 +46,9 @@ def model_randomization(
 
     The user's model is left bitwise unchanged, also when an error is raised: the layers are
     randomized on a clone (``clone_model`` of the model's Keras, with its weights). A model
-    Keras cannot clone (a subclassed model without ``get_config``) is randomized in place and
-    its weights are restored when done, with a warning: it must not be used from another thread
-    meanwhile.
+    Keras cannot clone (a subclassed model that its config cannot rebuild) is randomized in place
+    and its weights are restored when done, with a warning: it must not be used from another
+    thread meanwhile.
 
     Parameters
     ----------
