@@ -134,6 +134,34 @@ def check_attributions(
     return tuple(checked)
 
 
+def check_rows(given: Any, n_rows: int, name: str) -> tuple[np.ndarray, ...]:
+    """Attributions of ``n_rows`` samples in any shape (of X, or of an attributed layer): an
+    array, a list or tuple of arrays, or an ``Explanation``, as float64 arrays.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Not numeric arrays, another number of rows, or values that are not finite.
+    """
+    if is_explanation(given):
+        given = given.data.get("attributions")
+    arrays = tuple(given) if isinstance(given, (list, tuple)) else (given,)
+    for array in arrays:
+        if not isinstance(array, np.ndarray) or array.dtype.kind not in "iuf":
+            raise TypeError(
+                f"`{name}` must return numpy arrays of numbers (or an Explanation). "
+                f"Received: {describe(array)}."
+            )
+        if array.ndim == 0 or array.shape[0] != n_rows:
+            raise ValueError(
+                f"`{name}` must return one row of attributions per sample ({n_rows}). "
+                f"Received: shape {array.shape}."
+            )
+        if not np.isfinite(array).all():
+            raise ValueError(f"`{name}` returned attributions with NaN or infinity.")
+    return tuple(array.astype(np.float64) for array in arrays)
+
+
 def _per_input(attributions: Any, inputs: Inputs, name: str) -> tuple[Any, ...]:
     kind, count = inputs.layout.kind, len(inputs.arrays)
     if isinstance(attributions, Mapping):

@@ -10,7 +10,9 @@ import numpy as np
 from ig_plugin._model.signature import ModelSignature, signature_of
 from ig_plugin._request.checks import describe
 from ig_plugin._request.inputs import UNDECLARED, Inputs
-from ig_plugin.metrics._checks import check_attributions, is_explanation
+from ig_plugin.metrics._checks import check_rows, is_explanation
+
+_NAME = "explain_fn(X, target)"
 
 
 class ExplainFn:
@@ -52,7 +54,7 @@ class ExplainFn:
         explainer, or, when a ``target_fn`` chose X's targets, a copy of it without one that is
         given those targets (a perturbation must not change which output is explained)."""
         given = self._explain(inputs.model_input(inputs.arrays), target)
-        attributions = check_attributions(given, inputs, "explain_fn(X, target)")
+        attributions = check_rows(given, inputs.n_rows, _NAME)
         chosen = given.data.get("target") if is_explanation(given) else None
         with_target_fn = getattr(self._explainer, "with_target_fn", None)
         if target is None and chosen is not None and callable(with_target_fn):
@@ -60,9 +62,10 @@ class ExplainFn:
         return attributions, self, target
 
     def __call__(self, inputs: Inputs, target: Any) -> tuple[np.ndarray, ...]:
-        """The attributions of ``inputs`` for ``target``, one float64 array per input."""
+        """The attributions of ``inputs`` for ``target``: one float64 array per input (or per
+        attributed layer tensor), a row per sample."""
         given = self._explain(inputs.model_input(inputs.arrays), target)
-        return check_attributions(given, inputs, "explain_fn(X, target)")
+        return check_rows(given, inputs.n_rows, _NAME)
 
     def _explain(self, X: Any, target: Any) -> Any:
         if self._explainer is not None:

@@ -192,6 +192,8 @@ def _split_result(
                 f"`perturb_fn` must return {what} shaped like its rows: "
                 f"{[x.shape for x in rows]}. Received: shapes {shapes}."
             )
+        if not all(a.dtype.kind in "iufb" and np.isfinite(a).all() for a in arrays):
+            raise ValueError(f"`perturb_fn` returned {what} that are not all finite numbers.")
         checked.append(arrays)
     perturbations = tuple(a.astype(np.float64) for a in checked[0])
     perturbed = tuple(a.astype(x.dtype) for a, x in zip(checked[1], rows, strict=True))

@@ -54,7 +54,8 @@ def sensitivity_max(
         What is evaluated: an ig_plugin explainer (``IntegratedGradients``,
         ``ExpectedGradients``, ``NoiseTunnel``, ...), whose ``explain`` then runs on the
         perturbed copies, or a callable ``explain_fn(X_rows, target_rows) -> attributions``
-        (an array shaped like ``X_rows``, one per input for several, or an ``Explanation``).
+        (an array with a row per sample, one per input for several, or an ``Explanation``).
+        Layer attributions work too: the norms are taken over whatever is attributed.
     X
         The inputs, as ``explain`` takes them.
     target
@@ -140,6 +141,12 @@ def _relative_changes(
     """``norm(phi(x + d) - phi(x)) / norm(phi(x))`` per perturbed copy, over every feature of
     every input; a zero ``norm(phi(x))`` divides by 1."""
     n_copies = len(moved[0])
+    shapes = [a.shape[1:] for a in original], [a.shape[1:] for a in moved]
+    if shapes[0] != shapes[1]:
+        raise ValueError(
+            "`explain_fn` must return attributions of one shape for X and its perturbed copies. "
+            f"Received: shapes {shapes[0]} for X and {shapes[1]} for the copies (per sample)."
+        )
     flat_original = np.concatenate([a.reshape(len(a), -1) for a in original], axis=1)
     flat_moved = np.concatenate([a.reshape(n_copies, -1) for a in moved], axis=1)
     changes = flat_moved - np.repeat(flat_original, n_perturb, axis=0)

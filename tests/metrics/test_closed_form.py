@@ -246,6 +246,17 @@ def test_sensitivity_max_of_ig_from_zero(affine, norm_ord):
     np.testing.assert_allclose(explained, recorded, rtol=1e-4)
 
 
+def test_sensitivity_of_layer_attributions(affine):
+    """Attributions to a layer: the norms run over the layer's values. With a radius of 0 the
+    copies are X itself, so their attributions move by rounding only."""
+    explainer = IntegratedGradients(affine, layer=affine.layers[1])
+    still = sensitivity_max(explainer, X, TARGET, perturb_radius=0.0, seed=0)
+    np.testing.assert_allclose(still, 0.0, atol=1e-5)
+    moved = sensitivity_max(explainer, X, TARGET, perturb_radius=0.5, seed=0)
+    assert moved.shape == (N,)
+    assert (moved > 1e-3).all()
+
+
 def test_sensitivity_of_zero_attributions_is_divided_by_one(affine):
     def constant(rows, target):
         return np.zeros_like(rows) if len(rows) == N else np.ones_like(rows)

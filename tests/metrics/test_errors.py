@@ -119,6 +119,12 @@ def test_perturb_fn_returning_other_shapes(counting):
     with pytest.raises(ValueError, match="`perturb_fn` must return I shaped like its rows"):
         infidelity(counting, X, A, 0, perturb_fn=drop_a_row)
 
+    def not_a_number(rows, rng):
+        return rows * np.nan, rows
+
+    with pytest.raises(ValueError, match="`perturb_fn` returned I that are not all finite"):
+        infidelity(counting, X, A, 0, perturb_fn=not_a_number)
+
     def one_array(rows, rng):
         return rows
 
@@ -174,9 +180,17 @@ def test_sensitivity_max_needs_something_that_explains():
         sensitivity_max(np.zeros(3), X)
 
 
-def test_an_explain_fn_returning_other_shapes():
-    with pytest.raises(ValueError, match=r"`explain_fn\(X, target\)` must be shaped like"):
-        sensitivity_max(lambda rows, target: rows[:, :2], X)
+def test_an_explain_fn_returning_other_rows_or_shapes():
+    with pytest.raises(ValueError, match=r"`explain_fn\(X, target\)` must return one row"):
+        sensitivity_max(lambda rows, target: rows[:2], X)
+    with pytest.raises(TypeError, match=r"`explain_fn\(X, target\)` must return numpy arrays"):
+        sensitivity_max(lambda rows, target: rows.tolist(), X)
+
+    def shape_of_the_call(rows, target):
+        return rows if len(rows) == N else rows[:, :2]
+
+    with pytest.raises(ValueError, match="one shape for X and its perturbed copies"):
+        sensitivity_max(shape_of_the_call, X)
 
 
 # --- model_randomization and quantus_explain_func -------------------------------------------
