@@ -11,7 +11,6 @@ import numpy as np
 
 from ig_plugin.metrics._cells import Cells
 from ig_plugin.metrics._checks import (
-    DEFAULT_BATCH_SIZE,
     check_baseline,
     check_count,
     check_model_metric,
@@ -79,7 +78,7 @@ def _doc(kind: str, moves: str, start: str, better: str) -> str:
     steps
         The steps from no feature to all of them (>= 1).
     batch_size
-        Most points per forward pass.
+        Most points per forward pass; None: as many as 8 MiB of inputs hold, at most 4,096.
 
     Returns
     -------
@@ -101,7 +100,7 @@ def deletion(
     target: Any = None,
     baseline: Any = 0.0,
     steps: int = 10,
-    batch_size: int = DEFAULT_BATCH_SIZE,
+    batch_size: int | None = None,
 ) -> Curves:
     return _curves(model, X, attributions, target, baseline, steps, batch_size, delete=True)
 
@@ -113,7 +112,7 @@ def insertion(
     target: Any = None,
     baseline: Any = 0.0,
     steps: int = 10,
-    batch_size: int = DEFAULT_BATCH_SIZE,
+    batch_size: int | None = None,
 ) -> Curves:
     return _curves(model, X, attributions, target, baseline, steps, batch_size, delete=False)
 

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ig_plugin._engine.spans import span_length
 from ig_plugin._model.signature import ModelSignature, signature_of
 from ig_plugin._request.baselines import normalise_baselines
 from ig_plugin._request.checks import (
@@ -26,9 +27,10 @@ from ig_plugin._request.checks import (
 from ig_plugin._request.inputs import UNDECLARED, Inputs, normalise_inputs
 from ig_plugin._request.targets import normalise_target
 
-#: Perturbed inputs per forward pass, unless the caller says otherwise: forward passes only, so
-#: more rows than an explainer's gradient batch fit in the same memory.
-DEFAULT_BATCH_SIZE = 256
+#: The most points per forward pass when ``batch_size`` is None: forward passes keep no gradient
+#: tape, so more rows fit than in an explainer's gradient batch; and few calls are fastest (each
+#: costs a couple of milliseconds of dispatch, more than a small model takes to score 256 rows).
+MAX_BATCH_ROWS = 4096
 
 
 def is_explanation(value: Any) -> bool:
@@ -66,8 +68,13 @@ def check_model(model: Any) -> ModelSignature:
     return signature_of(model)
 
 
-def check_batch_size(batch_size: Any) -> int:
-    return int(check_scalar("batch_size", batch_size, least=1))
+def check_batch_size(batch_size: Any, inputs: Inputs) -> int:
+    """``batch_size``, or for None as many rows of X as 8 MiB hold (``SPAN_BYTES``, the
+    explainers' span), at most :data:`MAX_BATCH_ROWS`."""
+    if batch_size is None:
+        row_bytes = sum(x[:1].nbytes for x in inputs.arrays)
+        return min(MAX_BATCH_ROWS, span_length(row_bytes))
+    return int(check_scalar("batch_size", batch_size, least=1, expected="None or an int"))
 
 
 def check_model_metric(
@@ -90,7 +97,7 @@ def check_model_metric(
         inputs=inputs,
         attributions=checked_attributions,
         target=normalise_target(target, inputs.n_rows),
-        batch_size=check_batch_size(batch_size),
+        batch_size=check_batch_size(batch_size, inputs),
     )
 
 

@@ -14,7 +14,6 @@ import numpy as np
 from ig_plugin._request.checks import check_bool, check_scalar, check_seed
 from ig_plugin._request.inputs import UNDECLARED, split_inputs
 from ig_plugin.metrics._checks import (
-    DEFAULT_BATCH_SIZE,
     Checked,
     check_count,
     check_model_metric,
@@ -64,7 +63,7 @@ def infidelity(
     n_perturb_samples: int = 10,
     normalize: bool = False,
     seed: int | None = None,
-    batch_size: int = DEFAULT_BATCH_SIZE,
+    batch_size: int | None = None,
 ) -> np.ndarray:
     """Infidelity of attributions: how badly ``I . phi`` predicts ``F(x) - F(x - I)``.
 
@@ -105,7 +104,7 @@ def infidelity(
         None: fresh draws on every call. An int: sample ``i`` always gets the same ``rng``,
         derived from the seed and ``i``, whatever ``batch_size`` or the other samples.
     batch_size
-        Most perturbed inputs per forward pass.
+        Most points per forward pass; None: as many as 8 MiB of inputs hold, at most 4,096.
 
     Returns
     -------

@@ -11,7 +11,6 @@ import numpy as np
 from ig_plugin._request.checks import check_seed
 from ig_plugin.metrics._cells import Cells
 from ig_plugin.metrics._checks import (
-    DEFAULT_BATCH_SIZE,
     check_baseline,
     check_count,
     check_fraction,
@@ -34,7 +33,7 @@ def mu_fidelity(
     n_samples: int = 128,
     seed: int | None = None,
     *,
-    batch_size: int = DEFAULT_BATCH_SIZE,
+    batch_size: int | None = None,
 ) -> np.ndarray:
     """MuFidelity: do the attributions of a subset of features predict what removing it costs?
 
@@ -77,7 +76,7 @@ def mu_fidelity(
     seed
         None: fresh subsets on every call; an int: the same subsets for the same X.
     batch_size
-        Most points per forward pass.
+        Most points per forward pass; None: as many as 8 MiB of inputs hold, at most 4,096.
 
     Returns
     -------

@@ -15,7 +15,6 @@ from ig_plugin._request.checks import check_seed
 from ig_plugin._request.inputs import Inputs
 from ig_plugin._request.targets import normalise_target
 from ig_plugin.metrics._checks import (
-    DEFAULT_BATCH_SIZE,
     check_batch_size,
     check_count,
     check_inputs,
@@ -35,7 +34,7 @@ def sensitivity_max(
     norm_ord: str | float = "fro",
     seed: int | None = None,
     *,
-    batch_size: int = DEFAULT_BATCH_SIZE,
+    batch_size: int | None = None,
 ) -> np.ndarray:
     """Max-sensitivity of an explanation method: how much its attributions move when the input
     moves a little.
@@ -74,8 +73,8 @@ def sensitivity_max(
         ``perturb_radius`` and ``n_perturb_samples`` (sample ``i`` draws from a stream of its
         own), not on ``batch_size`` or ``explain_fn``.
     batch_size
-        Most perturbed copies per ``explain_fn`` call: memory holds that many copies and their
-        attributions, whatever N.
+        Most perturbed copies per ``explain_fn`` call (None: as many as 8 MiB of inputs hold, at
+        most 4,096): memory holds that many copies and their attributions, whatever N.
 
     Returns
     -------
@@ -95,7 +94,7 @@ def sensitivity_max(
     n_perturb = check_count("n_perturb_samples", n_perturb_samples)
     order = check_norm_ord(norm_ord)
     entropy = entropy_of(check_seed(seed))
-    rows_per_call = check_batch_size(batch_size)
+    rows_per_call = check_batch_size(batch_size, inputs)
     explain.validate(X, target)
 
     n_rows = inputs.n_rows
