@@ -12,7 +12,7 @@ EXTRAS ?= dev,ray,serve,serve-clients
 PYTHON := $(VENV)/bin/python
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install test lint demo examples docs benchmark benchmark-smoke benchmark-serving test-alibi-runtime test-stacks test-tf-keras test-tf2.14 test-captum benchmark-expected-gradients clean
+.PHONY: install test lint demo examples docs benchmark benchmark-smoke benchmark-serving test-alibi-runtime test-stacks test-tf-keras test-tf2.14 test-captum benchmark-expected-gradients benchmark-metrics clean
 
 $(PYTHON):
 	python3 -m venv $(VENV)
@@ -91,13 +91,15 @@ test-tf2.14:
 	$(MAKE) install VENV=$(STACKS)/tf2.14 TF_REQUIREMENT="tensorflow-cpu==2.14.1" EXTRAS=dev
 	IG_PLUGIN_EXPECT_KERAS="keras 2.14" $(STACKS)/tf2.14/bin/python -m pytest
 
-# Agreement with captum (GradientShap, NoiseTunnel over IntegratedGradients) on one MLP built
-# in PyTorch and in Keras: its own venv with TensorFlow 2.21, the CPU wheel of torch 2.13.0 (pip
-# takes it from this machine's disk when pinned) and captum 0.9.0; only that test file runs.
+# Agreement with captum (GradientShap, NoiseTunnel over IntegratedGradients, the metrics
+# infidelity and sensitivity_max) on one MLP built in PyTorch and in Keras: its own venv with
+# TensorFlow 2.21, the CPU wheel of torch 2.13.0 (pip takes it from this machine's disk when
+# pinned) and captum 0.9.0; only those test files run.
 test-captum:
 	$(MAKE) install VENV=$(STACKS)/captum TF_REQUIREMENT="tensorflow-cpu==2.21.*" EXTRAS=dev
 	$(STACKS)/captum/bin/python -m pip install -q "torch==2.13.0" "captum==0.9.0"
-	$(STACKS)/captum/bin/python -m pytest tests/parity/test_captum_agreement.py
+	$(STACKS)/captum/bin/python -m pytest tests/parity/test_captum_agreement.py \
+		tests/parity/test_captum_metrics.py
 
 # Expected Gradients against shap's GradientExplainer (benchmarks/expected_gradients.py), in
 # its own venv: shap 0.49.1 is the newest release that installs beside numpy < 2 (alibi's cap)
@@ -106,6 +108,18 @@ benchmark-expected-gradients:
 	$(MAKE) install VENV=$(STACKS)/shap TF_REQUIREMENT="tensorflow-cpu==2.21.*" EXTRAS=dev
 	$(STACKS)/shap/bin/python -m pip install -q "shap==0.49.1"
 	$(STACKS)/shap/bin/python benchmarks/expected_gradients.py
+
+# ig_plugin.metrics against captum (infidelity, sensitivity_max) and Quantus (deletion and
+# insertion against PixelFlipping, MuFidelity against FaithfulnessCorrelation), in its own venv:
+# torch 2.13.0's CPU wheel, captum 0.9.0 and Quantus 0.6.0, which installs beside TensorFlow 2.21
+# only with numpy < 2 pinned. The agreement tests with Quantus run first. Not in CI; about five
+# minutes. Writes benchmarks/results/metrics.{json,rst}, which the docs' evaluation page includes.
+benchmark-metrics:
+	$(MAKE) install VENV=$(STACKS)/metrics TF_REQUIREMENT="tensorflow-cpu==2.21.*" EXTRAS=dev
+	$(STACKS)/metrics/bin/python -m pip install -q "torch==2.13.0" "captum==0.9.0" \
+		"quantus==0.6.0" "numpy<2"
+	$(STACKS)/metrics/bin/python -m pytest tests/parity/test_quantus_metrics.py
+	$(STACKS)/metrics/bin/python benchmarks/metrics.py
 
 clean:
 	rm -rf $(VENV) $(STACKS) build dist *.egg-info examples/output .pytest_cache .mypy_cache .ruff_cache

@@ -24,6 +24,7 @@ LAYERS = {
     "ig_plugin.visualization": 7,
     "ig_plugin._batch": 8,
     "ig_plugin.serving": 8,
+    "ig_plugin.metrics": 8,  # calls the explainers (NoiseTunnel included)
     "ig_plugin.distributed": 9,
     "ig_plugin.cli": 10,
     "ig_plugin.__main__": 11,

@@ -11,6 +11,8 @@ model inputs; with a layer the model gets the real inputs and the layer's output
 replaced by the path points, so branches that bypass the layer see the real inputs. Two entries
 differentiate them: :meth:`CompiledModel.attribution_fn`, the whole integral of any plan in one
 compiled loop, and :meth:`CompiledModel.gradients_at`, raw gradients at points the host chooses.
+:meth:`CompiledModel.scores_at` gives the explained outputs alone at such points (the evaluation
+metrics' perturbed inputs), without a gradient.
 """
 
 from __future__ import annotations
@@ -84,6 +86,7 @@ class CompiledModel:
         self._forward = TracedOnceFunction(self._forward_step)
         self._gradients = TracedOnceFunction(self._gradient_step)
         self._raw = TracedOnceFunction(self._raw_step)
+        self._scores = TracedOnceFunction(self._score_step)
 
     def _call(self, inputs: Sequence[tf.Tensor], call: ModelCall, kwargs: dict[str, Any]) -> Any:
         return self.model(call.layout.pack_for_model(inputs), **kwargs)
@@ -410,3 +413,48 @@ class CompiledModel:
             parts.append(([g.numpy() for g in grads], scalars.numpy()))
         gradients = [np.concatenate(column) for column in zip(*(p[0] for p in parts), strict=True)]
         return gradients, np.concatenate([p[1] for p in parts])
+
+    # -- explained outputs at chosen points ----------------------------------------------------
+
+    def _score_step(
+        self, span: Span, points: tuple, call: ModelCall, kind: TargetKind, many: bool
+    ) -> tf.Tensor:
+        sample_ids = tf.range(tf.shape(points[0], out_type=tf.int64)[0])
+        return self._scalars_at(span, call, kind, many)(list(points), sample_ids)
+
+    def scores_at(
+        self,
+        points: Sequence[np.ndarray],
+        samples: np.ndarray,
+        model_inputs: Sequence[np.ndarray],
+        kwargs: ForwardKwargs,
+        rule: TargetRule,
+        call: ModelCall,
+        batch_size: int,
+    ) -> np.ndarray:
+        """The explained outputs at points the host chose, one point per row, without gradients.
+
+        For the evaluation metrics, which score many perturbed copies of each sample (noisy,
+        with features deleted or inserted): point ``i`` belongs to sample ``samples[i]`` (an
+        index into X) and gets that sample's targets and ``forward_kwargs`` rows (and, with a
+        layer, its real inputs: ``model_inputs`` are X's arrays). The explained scalar is taken
+        inside the compiled pass, so only ``(n,)`` values come back to the host.
+
+        Returns
+        -------
+        np.ndarray
+            ``(n,)`` (``(n, K)`` with several targets), in the model's output dtype, computed
+            ``batch_size`` points at a time.
+        """
+        per_point = ForwardKwargs(
+            {k: v[samples] for k, v in kwargs.per_sample.items()}, kwargs.shared
+        )
+        target = None if rule.target is None else rule.target[samples]
+        inputs = tuple(x[samples] for x in model_inputs)
+        parts = []
+        for first in range(0, len(samples), batch_size):
+            rows = slice(first, first + batch_size)
+            span = self._span((), (), inputs, per_point, target, rows)
+            chunk = tuple(tf.convert_to_tensor(p[rows]) for p in points)
+            parts.append(self._scores(span, chunk, call, rule.kind, rule.many).numpy())
+        return np.concatenate(parts)
