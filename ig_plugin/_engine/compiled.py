@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import tensorflow as tf
 
-from ig_plugin._engine.layer_hooks import recording, substituting
+from ig_plugin._engine.layer_hooks import attributed_call, recording, substituting
 from ig_plugin._engine.loop import gradients, integrate
 from ig_plugin._engine.plans import Plan, SpanPlans
 from ig_plugin._engine.select import select_output, select_scalar
@@ -106,14 +106,11 @@ class CompiledModel:
                 return self._call(inputs, call, kwargs), []
         with recording(self.layer, call.to_inputs) as calls:
             outputs = self._call(inputs, call, kwargs)
-        if len(calls) != 1:
-            raise ValueError(
-                f"`layer` ({self.layer.name}) must be called exactly once per forward pass of the "
-                f"model to be attributed to. It was called {len(calls)} times."
-            )
+        # The first call is attributed (a tied embedding's later call runs unchanged).
+        value = attributed_call(self.layer, calls).value
         # Only the nesting is kept: the recorded tensors belong to this trace's graph.
-        self._structures[call.to_inputs] = tf.nest.map_structure(lambda _: 0, calls[0])
-        return outputs, tf.nest.flatten(calls[0])
+        self._structures[call.to_inputs] = tf.nest.map_structure(lambda _: 0, value)
+        return outputs, tf.nest.flatten(value)
 
     def forward(
         self,
