@@ -3,7 +3,8 @@ subword tokens.
 
 - :func:`attribute_generation`: for a causal language model, the attribution of each generated
   token's log-probability to every earlier position, all positions from one teacher-forced pass
-  per path point (:class:`GenerationAttributions`, with a heatmap).
+  per path point (:class:`GenerationAttributions`, with a heatmap); a
+  :class:`GenerationExplainer` does the same for batch after batch, compiling once.
 - :func:`aggregate_words`: subword attributions combined into words, by the word ids that
   tokenizers give.
 
@@ -12,7 +13,16 @@ Token classification and several heads need nothing from here: they are ``target
 output for several heads).
 """
 
-from ig_plugin.text._generation import GenerationAttributions, attribute_generation
+from ig_plugin.text._generation import (
+    GenerationAttributions,
+    GenerationExplainer,
+    attribute_generation,
+)
 from ig_plugin.text._words import aggregate_words
 
-__all__ = ["GenerationAttributions", "aggregate_words", "attribute_generation"]
+__all__ = [
+    "GenerationAttributions",
+    "GenerationExplainer",
+    "aggregate_words",
+    "attribute_generation",
+]

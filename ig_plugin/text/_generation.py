@@ -12,82 +12,18 @@ is the same as one separate ``explain`` of that token's log-probability on the s
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from alibi.api.interfaces import Explanation
-from matplotlib.figure import Figure
 
 from ig_plugin._request import checks
 from ig_plugin._request.request import ExplainArguments
 from ig_plugin.integrated_gradients import IntegratedGradients
-from ig_plugin.text._plot import plot_generation
+from ig_plugin.text._result import GenerationAttributions, generation_result
 
 #: The keys under which a dict of model inputs holds the token ids: KerasHub's and Hugging
 #: Face's names.
 IDS_KEYS = ("token_ids", "input_ids")
-
-
-@dataclass(frozen=True)
-class GenerationAttributions:
-    """Every generated token's attributions to the tokens before it.
-
-    With ``G = T - prompt_length`` generated positions, row ``g`` is the token at position
-    ``t = prompt_length + g``.
-
-    Attributes
-    ----------
-    matrix
-        ``(N, G, T)``: the attribution of ``log p(token_ids[t] | token_ids[:t])`` to the
-        embedding of each position, summed over the embedding axis. A causal model cannot see
-        position ``t`` or later when it predicts ``token_ids[t]``, so those entries are zero
-        (they are computed, not set: a model that looks ahead shows it there).
-    deltas
-        ``(N, G)``: each row's sum minus the change of its log-probability between the baseline
-        sequence and the real one (the completeness gap; small when ``n_steps`` suffices).
-    log_probs
-        ``(N, G)``: ``log p(token_ids[t] | token_ids[:t])`` on the real sequence.
-    token_ids
-        ``(N, T)``: the sequences explained.
-    prompt_length
-        The positions before the first generated token.
-    explanation
-        The Integrated Gradients explanation behind the matrix: its ``attributions[0]`` are
-        ``(N, G, T, *embedding_shape)``, its ``predictions`` the log-probabilities ``(N, T, V)``
-        and its ``target`` the ``(position - 1, token)`` of each row.
-    """
-
-    matrix: np.ndarray
-    deltas: np.ndarray
-    log_probs: np.ndarray
-    token_ids: np.ndarray
-    prompt_length: int
-    explanation: Explanation
-
-    def plot(self, index: int = 0, vocabulary: Any = None) -> Figure:
-        """A heatmap of sample ``index``'s matrix: one row per generated token, one column per
-        position, green where a position raised the token's log-probability, red where it
-        lowered it.
-
-        Parameters
-        ----------
-        index
-            Which sample to draw.
-        vocabulary
-            Labels the tokens: a sequence of strings indexed by id, a mapping between ids and
-            strings (either way round), or a tokenizer (KerasHub's ``id_to_token``, Hugging
-            Face's ``convert_ids_to_tokens``). Without one, tokens are labelled by their ids.
-
-        Returns
-        -------
-        matplotlib.figure.Figure
-            The heatmap, with a colour bar; not shown (save it with ``fig.savefig``).
-        """
-        sample = checks.check_scalar("index", index, least=0, below=len(self.matrix))
-        return plot_generation(
-            self.matrix[sample], self.token_ids[sample], self.prompt_length, vocabulary, sample
-        )
 
 
 def _split_ids(token_ids: Any) -> tuple[np.ndarray, str | None]:
@@ -126,6 +62,123 @@ def _generated_targets(ids: np.ndarray, prompt_length: int) -> np.ndarray:
     return np.stack([before, ids[:, positions]], axis=-1).astype(np.int64)
 
 
+class GenerationExplainer:
+    """Attributions of a causal language model's generated tokens, for batch after batch.
+
+    :func:`attribute_generation` in an object: the model's passes are compiled on the first
+    :meth:`explain` and reused by the next ones (a call of :func:`attribute_generation` compiles
+    them anew, which can take longer than the attributions themselves). Threads may share one.
+
+    Parameters
+    ----------
+    model
+        A causal language model whose output is next-token logits ``(N, T, V)``: position
+        ``t`` scores the token at ``t + 1``.
+    layer
+        The token embedding (a layer of the model, or a callable ``model -> layer``). A tied
+        embedding that the model calls again as its output projection (GPT-2) is attributed at
+        its first call, the lookup.
+    n_steps
+        Points on the path (or ``"auto"``, see :class:`~ig_plugin.IntegratedGradients`).
+    method
+        The quadrature rule (see :class:`~ig_plugin.IntegratedGradients`).
+    internal_batch_size
+        Most (path point, generated position) pairs per gradient batch.
+    """
+
+    def __init__(
+        self,
+        model: Callable[..., Any],
+        layer: Any,
+        n_steps: int | str = 50,
+        *,
+        method: str = "gausslegendre",
+        internal_batch_size: int = 100,
+    ) -> None:
+        if layer is None:
+            raise ValueError(
+                "`layer` must be the token embedding (token ids cannot be interpolated). "
+                "Received: None."
+            )
+        self.explainer = IntegratedGradients(
+            model,
+            layer=layer,
+            n_steps=n_steps,
+            method=method,
+            internal_batch_size=internal_batch_size,
+        )
+
+    def explain(
+        self,
+        token_ids: Any,
+        prompt_length: int,
+        forward_kwargs: dict | None = None,
+        baseline_id: int | None = None,
+        *,
+        output: int | str | None = None,
+    ) -> GenerationAttributions:
+        """Attribute every generated token to the tokens before it.
+
+        Parameters
+        ----------
+        token_ids
+            ``(N, T)`` integer ids, prompt and generated tokens; or a dict of model inputs
+            holding them under ``"token_ids"`` (KerasHub) or ``"input_ids"`` (Hugging Face),
+            beside the other inputs such as a padding mask, which every pass gets unchanged.
+        prompt_length
+            How many positions the prompt takes: rows are explained from there to ``T - 1``.
+        forward_kwargs
+            Keyword arguments of every model call (an ``attention_mask``); arrays with leading
+            dimension N follow their sample.
+        baseline_id
+            The baseline sequence is this id at every position (None: id 0), with the sample's
+            other inputs and masks.
+        output
+            For a model that returns several outputs (a Hugging Face model's ``logits`` beside
+            its cache), which one holds the logits.
+
+        Returns
+        -------
+        GenerationAttributions
+            The ``(N, T - prompt_length, T)`` matrix, its deltas, the log-probabilities and the
+            explanation behind them.
+
+        Raises
+        ------
+        TypeError, ValueError
+            An argument is invalid (before the model runs), or the model's output is not
+            ``(N, T, V)`` logits for these ids.
+        """
+        ids, key = _split_ids(token_ids)
+        length = ids.shape[1]
+        prompt_length = checks.check_scalar(
+            "prompt_length",
+            prompt_length,
+            least=1,
+            below=length,
+            why=" (position 0 has nothing before it to be predicted from, and at least one of "
+            f"the {length} positions must be generated)",
+        )
+        baseline = checks.check_scalar(
+            "baseline_id", 0 if baseline_id is None else baseline_id, least=0
+        )
+        starts = np.full_like(ids, baseline)
+        baselines: Any = starts
+        if key is not None:  # the sample's own masks and other inputs, the ids replaced
+            baselines = {**token_ids, key: starts}
+        targets = _generated_targets(ids, prompt_length)
+        arguments = ExplainArguments(
+            X=token_ids,
+            forward_kwargs=forward_kwargs,
+            baselines=baselines,
+            targets=targets,
+            output=output,
+            output_transform="log_softmax",
+        )
+        explanation = self.explainer._explain(arguments)
+        return generation_result(explanation, ids, targets, prompt_length)
+
+
 def attribute_generation(
     model: Callable[..., Any],
     layer: Any,
@@ -142,36 +195,16 @@ def attribute_generation(
 
     For each position ``t >= prompt_length``, the Integrated Gradients attribution of
     ``log p(token_ids[t] | token_ids[:t])`` to the embedding of every position, from one
-    teacher-forced pass per path point for all positions (see the module docstring).
+    teacher-forced pass per path point for all positions (see the module docstring). Each call
+    compiles the model's passes anew: for batch after batch, make a :class:`GenerationExplainer`
+    once and call its ``explain``.
 
     Parameters
     ----------
-    model
-        A causal language model whose output is next-token logits ``(N, T, V)``: position
-        ``t`` scores the token at ``t + 1``.
-    layer
-        The token embedding (a layer of the model, or a callable ``model -> layer``). A tied
-        embedding that the model calls again as its output projection (GPT-2) is attributed at
-        its first call, the lookup.
-    token_ids
-        ``(N, T)`` integer ids, prompt and generated tokens; or a dict of model inputs holding
-        them under ``"token_ids"`` (KerasHub) or ``"input_ids"`` (Hugging Face), beside the
-        other inputs such as a padding mask, which every pass gets unchanged.
-    prompt_length
-        How many positions the prompt takes: rows are explained from there to ``T - 1``.
-    forward_kwargs
-        Keyword arguments of every model call (an ``attention_mask``); arrays with leading
-        dimension N follow their sample.
-    n_steps
-        Points on the path (or ``"auto"``, see :class:`~ig_plugin.IntegratedGradients`).
-    baseline_id
-        The baseline sequence is this id at every position (None: id 0), with the sample's
-        other inputs and masks.
-    output
-        For a model that returns several outputs (a Hugging Face model's ``logits`` beside its
-        cache), which one holds the logits.
-    internal_batch_size
-        Most (path point, generated position) pairs per gradient batch.
+    model, layer, n_steps, internal_batch_size
+        As for :class:`GenerationExplainer`.
+    token_ids, prompt_length, forward_kwargs, baseline_id, output
+        As for :meth:`GenerationExplainer.explain`.
 
     Returns
     -------
@@ -185,51 +218,7 @@ def attribute_generation(
         An argument is invalid (before the model runs), or the model's output is not
         ``(N, T, V)`` logits for these ids.
     """
-    ids, key = _split_ids(token_ids)
-    length = ids.shape[1]
-    prompt_length = checks.check_scalar(
-        "prompt_length",
-        prompt_length,
-        least=1,
-        below=length,
-        why=" (position 0 has nothing before it to be predicted from, and at least one of the "
-        f"{length} positions must be generated)",
+    explainer = GenerationExplainer(
+        model, layer, n_steps=n_steps, internal_batch_size=internal_batch_size
     )
-    baseline = checks.check_scalar(
-        "baseline_id", 0 if baseline_id is None else baseline_id, least=0
-    )
-    starts = np.full_like(ids, baseline)
-    baselines: Any = starts
-    if key is not None:  # the sample's own masks and other inputs, the ids replaced
-        baselines = {**token_ids, key: starts}
-    explainer = IntegratedGradients(
-        model, layer=layer, n_steps=n_steps, internal_batch_size=internal_batch_size
-    )
-    targets = _generated_targets(ids, prompt_length)
-    arguments = ExplainArguments(
-        X=token_ids,
-        forward_kwargs=forward_kwargs,
-        baselines=baselines,
-        targets=targets,
-        output=output,
-        output_transform="log_softmax",
-    )
-    explanation = explainer._explain(arguments)
-    attributions = explanation.attributions[0]  # (N, G, T, *embedding)
-    if attributions.ndim < 3 or attributions.shape[2] != length:
-        layer_shape = attributions.shape[:1] + attributions.shape[2:]
-        raise ValueError(
-            f"`layer`'s outputs must have one entry per position, shape (N, {length}, ...), to "
-            f"attribute to positions. Received: shape {layer_shape}."
-        )
-    matrix = attributions.reshape(*attributions.shape[:3], -1).sum(axis=-1, dtype=np.float64)
-    rows = np.arange(len(ids))[:, np.newaxis]
-    log_probs = explanation.predictions[rows, targets[..., 0], targets[..., 1]]
-    return GenerationAttributions(
-        matrix=matrix.astype(attributions.dtype),
-        deltas=explanation.deltas,
-        log_probs=log_probs,
-        token_ids=ids,
-        prompt_length=int(prompt_length),
-        explanation=explanation,
-    )
+    return explainer.explain(token_ids, prompt_length, forward_kwargs, baseline_id, output=output)

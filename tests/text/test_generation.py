@@ -11,10 +11,10 @@ from compat import keras
 from concurrency import run_together
 from matplotlib.figure import Figure
 from models import set_seeded_weights
-from sequence_models import causal_lm, padding_mask, token_ids
+from sequence_models import CausalLM, causal_lm, padding_mask, token_ids
 
 from ig_plugin import IntegratedGradients
-from ig_plugin.text import GenerationAttributions, attribute_generation
+from ig_plugin.text import GenerationAttributions, GenerationExplainer, attribute_generation
 
 VOCABULARY, LENGTH, PROMPT = 16, 8, 3
 IDS = token_ids((4, LENGTH), VOCABULARY, seed=140)
@@ -162,12 +162,38 @@ def test_a_dict_of_inputs_keeps_the_samples_mask_in_the_baseline():
         np.testing.assert_array_equal(generation.matrix[:, row, position:], 0.0)
 
 
+class TracingCounter(CausalLM):
+    """Counts the runs of its Python ``call``: in compiled passes, one per trace."""
+
+    calls = 0
+
+    def call(self, ids, padding_mask=None):
+        type(self).calls += 1
+        return super().call(ids, padding_mask)
+
+
+def test_a_generation_explainer_compiles_once():
+    model = TracingCounter(VOCABULARY, LENGTH, 8, tied=True)
+    model(IDS[:1])
+    set_seeded_weights(model, seed=145)
+    explainer = GenerationExplainer(model, model.token_embedding, n_steps=6)
+    first = explainer.explain(IDS, PROMPT)
+    traced = TracingCounter.calls
+    again = explainer.explain(IDS[::-1].copy(), PROMPT)
+    assert TracingCounter.calls == traced, "the second explain traced the model again"
+    alone = attribute_generation(model, model.token_embedding, IDS, PROMPT, n_steps=6)
+    np.testing.assert_allclose(first.matrix, alone.matrix, rtol=1e-6)
+    np.testing.assert_allclose(again.matrix, first.matrix[::-1], rtol=1e-5, atol=1e-6)
+
+
 def test_threads_share_a_tied_model():
     """The tied embedding is hooked at its first call only in the tracing thread: threads
-    explaining at once and a thread serving the model all get their own results."""
+    explaining at once (with their own explainers, and sharing one) and a thread serving the
+    model all get their own results."""
     model = causal_lm(VOCABULARY, LENGTH, dim=8, tied=True, seed=143)
     expected = attribute_generation(model, model.token_embedding, IDS, PROMPT, n_steps=8)
     served = np.asarray(model(IDS))
+    shared = GenerationExplainer(model, model.token_embedding, n_steps=8)
     done, failures = threading.Event(), []
 
     def serve():
@@ -175,18 +201,30 @@ def test_threads_share_a_tied_model():
             if not np.allclose(np.asarray(model(IDS)), served, rtol=1e-5, atol=1e-6):
                 failures.append("a plain call of the model changed")
 
-    def explain():
+    def explain(explainer=None):
         for _ in range(3):
-            result = attribute_generation(model, model.token_embedding, IDS, PROMPT, n_steps=8)
+            if explainer is None:
+                result = attribute_generation(model, model.token_embedding, IDS, PROMPT, n_steps=8)
+            else:
+                result = explainer.explain(IDS, PROMPT)
             np.testing.assert_allclose(result.matrix, expected.matrix, rtol=1e-5, atol=1e-6)
 
-    def explain_then_stop():
-        try:
-            explain()
-        finally:
-            done.set()
+    explaining = [lambda: explain(), lambda: explain(shared), lambda: explain(shared)]
+    remaining, lock = [len(explaining)], threading.Lock()
 
-    run_together([serve, explain, explain_then_stop])
+    def until_the_last_ends(task):
+        def run():
+            try:
+                task()
+            finally:
+                with lock:
+                    remaining[0] -= 1
+                    if remaining[0] == 0:
+                        done.set()
+
+        return run
+
+    run_together([serve, *map(until_the_last_ends, explaining)])
     assert failures == []
     assert "call" not in vars(model.token_embedding)
 
