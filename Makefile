@@ -12,7 +12,7 @@ EXTRAS ?= dev,ray,serve,serve-clients
 PYTHON := $(VENV)/bin/python
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install test lint demo examples docs benchmark benchmark-smoke benchmark-serving test-alibi-runtime test-stacks test-tf-keras test-tf2.14 test-captum test-keras-hub benchmark-expected-gradients clean
+.PHONY: install test lint demo examples docs benchmark benchmark-smoke benchmark-serving test-alibi-runtime test-stacks test-tf-keras test-tf2.14 test-captum test-keras-hub benchmark-sequences benchmark-expected-gradients clean
 
 $(PYTHON):
 	python3 -m venv $(VENV)
@@ -108,6 +108,11 @@ test-keras-hub:
 	$(MAKE) install VENV=$(STACKS)/keras-hub TF_REQUIREMENT="tensorflow==2.21.*" \
 		EXTRAS=dev,keras-hub
 	IG_PLUGIN_EXPECT_KERAS_HUB=1 $(STACKS)/keras-hub/bin/python -m pytest tests/text/test_keras_hub.py
+
+# Every position of a sequence model, and a generation matrix, in one pass against one call per
+# target, with peak memory; about 5 minutes. Writes benchmarks/results/sequences.{json,rst}.
+benchmark-sequences: install
+	$(PYTHON) benchmarks/sequences.py
 
 # Expected Gradients against shap's GradientExplainer (benchmarks/expected_gradients.py), in
 # its own venv: shap 0.49.1 is the newest release that installs beside numpy < 2 (alibi's cap)
