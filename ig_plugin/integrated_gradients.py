@@ -192,7 +192,7 @@ class IntegratedGradients(ModelExplainer):
         return self._explain(arguments)
 
     def _explain(self, arguments: ExplainArguments) -> Explanation:
-        """:meth:`explain` of checked-in ``arguments``; :mod:`ig_plugin.text` passes some that
+        """:meth:`explain` on ``arguments`` as given; :mod:`ig_plugin.text` passes one that
         ``explain`` does not take (an output transform)."""
         request, baselines = self._prepare(arguments)
         predictions, paths = self._paths(request, baselines)

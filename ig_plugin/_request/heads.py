@@ -122,8 +122,8 @@ class HeadTargets:
 def check_targets_and_output(
     targets: Any, output: Any, n_rows: int
 ) -> tuple[np.ndarray | str | HeadTargets | None, Picks]:
-    """``targets`` and ``output`` checked together: targets given as a dict by output name
-    the outputs themselves, so ``output`` must then be None.
+    """``targets`` and ``output`` checked together: a dict of targets by output says itself
+    which outputs are explained, so ``output`` must then be None.
 
     Returns the normalised targets and what the model call picks: ``output``'s pick, or the
     heads' picks in order.

@@ -202,7 +202,7 @@ def test_threads_share_a_tied_model():
                 failures.append("a plain call of the model changed")
 
     def explain(explainer=None):
-        for _ in range(3):
+        for _ in range(2):
             if explainer is None:
                 result = attribute_generation(model, model.token_embedding, IDS, PROMPT, n_steps=8)
             else:
