@@ -12,7 +12,7 @@ EXTRAS ?= dev,ray,serve,serve-clients
 PYTHON := $(VENV)/bin/python
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install test lint demo examples docs benchmark benchmark-smoke benchmark-serving test-alibi-runtime test-stacks test-tf-keras test-tf2.14 test-captum benchmark-expected-gradients benchmark-metrics clean
+.PHONY: install test lint demo examples docs benchmark benchmark-smoke benchmark-serving test-alibi-runtime test-stacks test-tf-keras test-tf2.14 test-captum test-keras-hub benchmark-sequences benchmark-expected-gradients benchmark-metrics clean
 
 $(PYTHON):
 	python3 -m venv $(VENV)
@@ -77,14 +77,15 @@ test-alibi-runtime: install $(ALIBI_RUNTIME)
 test-stacks: test-tf-keras test-tf2.14
 
 # TensorFlow 2.21 with legacy Keras 2 (tf_keras), as Hugging Face TF models need, and alibi 0.9.4,
-# the last Apache-2.0 release (the other stacks have the newest alibi). tf-keras depends on the
-# 572 MB `tensorflow` wheel; --no-deps keeps the CPU one already installed.
+# the last Apache-2.0 release (the other stacks have the newest alibi), with transformers 4.x
+# (ig_plugin[hf]) for the Hugging Face tests, which skip on the other stacks. tf-keras depends
+# on the 572 MB `tensorflow` wheel; --no-deps keeps the CPU one already installed.
 test-tf-keras:
 	$(MAKE) install VENV=$(STACKS)/tf-keras TF_REQUIREMENT="tensorflow-cpu==2.21.*" \
-		EXTRAS=dev,alibi-apache
+		EXTRAS=dev,alibi-apache,hf
 	$(STACKS)/tf-keras/bin/python -m pip install -q --no-deps "tf-keras==2.21.*"
 	TF_USE_LEGACY_KERAS=1 IG_PLUGIN_EXPECT_KERAS="tf_keras 2.21" IG_PLUGIN_EXPECT_ALIBI=0.9.4 \
-		$(STACKS)/tf-keras/bin/python -m pytest
+		IG_PLUGIN_EXPECT_TRANSFORMERS=1 $(STACKS)/tf-keras/bin/python -m pytest
 
 # TensorFlow 2.14.1 with Keras 2.14: the newest stack alibi's own tensorflow extra allows.
 test-tf2.14:
@@ -100,6 +101,20 @@ test-captum:
 	$(STACKS)/captum/bin/python -m pip install -q "torch==2.13.0" "captum==0.9.0"
 	$(STACKS)/captum/bin/python -m pytest tests/parity/test_captum_agreement.py \
 		tests/parity/test_captum_metrics.py
+
+# KerasHub 0.32 language models (GPT-2, BERT) built from configs with random weights, explained
+# end to end: its own venv with the full `tensorflow` wheel alone (tensorflow-text, which
+# keras-hub needs, depends on it, so tensorflow-cpu would be a second copy); only the files that
+# need KerasHub run (they skip on the other stacks).
+test-keras-hub:
+	$(MAKE) install VENV=$(STACKS)/keras-hub TF_REQUIREMENT="tensorflow==2.21.*" \
+		EXTRAS=dev,keras-hub
+	IG_PLUGIN_EXPECT_KERAS_HUB=1 $(STACKS)/keras-hub/bin/python -m pytest tests/text/test_keras_hub.py
+
+# Every position of a sequence model, and a generation matrix, in one pass against one call per
+# target, with peak memory; about 5 minutes. Writes benchmarks/results/sequences.{json,rst}.
+benchmark-sequences: install
+	$(PYTHON) benchmarks/sequences.py
 
 # Expected Gradients against shap's GradientExplainer (benchmarks/expected_gradients.py), in
 # its own venv: shap 0.49.1 is the newest release that installs beside numpy < 2 (alibi's cap)

@@ -160,8 +160,9 @@ class ExpectedGradients(ModelExplainer):
         attribute_to_layer_inputs
             With a layer, attribute to its inputs instead of its outputs.
         targets
-            Several targets per sample from one pass (see ``IntegratedGradients``):
-            attributions get shape ``(N, K, *features)``, deltas ``(N, K)``.
+            Several targets per sample from one pass (see ``IntegratedGradients``): class
+            indices, index tuples for outputs of rank > 2, or a dict by output; attributions get
+            shape ``(N, K, *features)``, deltas ``(N, K)``.
         output
             For a model with several output tensors, which one to explain (index or name).
         progress_bar

@@ -150,13 +150,23 @@ class IntegratedGradients(ModelExplainer):
         targets
             Several targets per sample, explained in one pass (one forward pass per path point
             for all of them): a list of K class indices for every sample, an ``(N, K)`` int
-            array, or ``"all"`` (every class of an ``(N, C)`` output). Exclusive with
-            ``target`` and ``target_fn``. Attributions get shape ``(N, K, *feature_shape)``,
-            ``deltas`` and ``target`` ``(N, K)``.
+            array, or ``"all"`` (every class of an ``(N, C)`` output); for an output of rank
+            r > 2 (token classification ``(N, T, C)``, a language model's ``(N, T, V)``), K
+            index tuples such as ``(position, class)``: a list of K tuples for every sample, or
+            an ``(N, K, r - 1)`` int array. Exclusive with ``target`` and ``target_fn``.
+            Attributions get shape ``(N, K, *feature_shape)``, ``deltas`` ``(N, K)`` and
+            ``target`` ``(N, K)`` or ``(N, K, r - 1)``. A dict ``{output: targets}`` explains
+            several outputs of the model in the same pass (an intent and per-token tags; start
+            and end logits): its keys name outputs as ``output`` does, its values are each
+            output's targets as above; the K axis holds every output's targets in the dict's
+            order, ``target`` and ``predictions`` become dicts by output, and ``data["heads"]``
+            names the output of each of the K.
         output
             For a model with several output tensors (a list or dict), which one to explain: its
             position, or its name (a dict key or one of ``model.output_names``). Required for
-            such models; ``target``, ``predictions`` and ``deltas`` then refer to that output.
+            such models unless ``targets`` is a dict by output; ``target``, ``predictions`` and
+            ``deltas`` then refer to that output. A model that returns a container of one
+            tensor (a Hugging Face model's output holding only ``logits``) needs none.
         progress_bar
             Show a tqdm progress bar over the path points.
 
@@ -179,6 +189,11 @@ class IntegratedGradients(ModelExplainer):
             output=output,
             progress_bar=progress_bar,
         )
+        return self._explain(arguments)
+
+    def _explain(self, arguments: ExplainArguments) -> Explanation:
+        """:meth:`explain` on ``arguments`` as given; :mod:`ig_plugin.text` passes one that
+        ``explain`` does not take (an output transform)."""
         request, baselines = self._prepare(arguments)
         predictions, paths = self._paths(request, baselines)
         changes, rounding = output_changes(paths.rule, predictions, paths.start_outputs())

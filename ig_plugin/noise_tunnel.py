@@ -214,6 +214,11 @@ class NoiseTunnel(Explainer):
             "deltas": deltas.mean,
             "target": explanation.data["target"],
         }
+        if "heads" in explanation.data:  # targets on several outputs: predictions by head
+            data["heads"] = explanation.data["heads"]
+            data["predictions"] = dict(
+                zip(explanation.data["predictions"], predictions, strict=True)
+            )
         if "baselines" in explanation.data:
             data["baselines"] = explanation.data["baselines"]
         if expected.count:

@@ -23,6 +23,7 @@ LAYERS = {
     "ig_plugin.noise_tunnel": 7,
     "ig_plugin.visualization": 7,
     "ig_plugin._batch": 8,
+    "ig_plugin.text": 8,
     "ig_plugin.serving": 8,
     "ig_plugin.metrics": 8,  # calls the explainers (NoiseTunnel included)
     "ig_plugin.distributed": 9,

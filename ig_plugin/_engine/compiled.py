@@ -23,15 +23,25 @@ from typing import Any, NamedTuple
 import numpy as np
 import tensorflow as tf
 
-from ig_plugin._engine.layer_hooks import recording, substituting
+from ig_plugin._engine.layer_hooks import attributed_call, recording, substituting
 from ig_plugin._engine.loop import gradients, integrate
 from ig_plugin._engine.plans import Plan, SpanPlans
-from ig_plugin._engine.select import select_output, select_scalar
+from ig_plugin._engine.select import select, select_scalar
 from ig_plugin._engine.spans import AttributeFn, span_length
 from ig_plugin._engine.tracing import TracedOnceFunction
 from ig_plugin._request.forward_kwargs import ForwardKwargs
 from ig_plugin._request.request import ModelCall
-from ig_plugin._request.targets import TargetKind, TargetRule
+from ig_plugin._request.rules import Rule, TargetKind
+
+#: A rule's kind: one :class:`TargetKind`, or one per head (static in every trace).
+Kinds = TargetKind | tuple[TargetKind, ...]
+
+
+def _rows_of(target: Any, rows: Any, convert: Callable[[Any], Any] = np.asarray) -> Any:
+    """Rows ``rows`` of a rule's targets: an array, one per head, or None."""
+    if target is None:
+        return None
+    return tf.nest.map_structure(lambda t: convert(t[rows]), target)
 
 
 class PathEnds(NamedTuple):
@@ -64,7 +74,7 @@ class Span(NamedTuple):
     model_inputs: tuple
     per_sample: dict[str, tf.Tensor]
     shared: dict[str, Any]  # passed to every call unchanged (Python values are static)
-    target: tf.Tensor | None
+    target: Any  # a tensor, one per head (a tuple), or None
 
 
 class CompiledModel:
@@ -109,14 +119,11 @@ class CompiledModel:
                 return self._call(inputs, call, kwargs), []
         with recording(self.layer, call.to_inputs) as calls:
             outputs = self._call(inputs, call, kwargs)
-        if len(calls) != 1:
-            raise ValueError(
-                f"`layer` ({self.layer.name}) must be called exactly once per forward pass of the "
-                f"model to be attributed to. It was called {len(calls)} times."
-            )
+        # The first call is attributed (a tied embedding's later call runs unchanged).
+        value = attributed_call(self.layer, calls).value
         # Only the nesting is kept: the recorded tensors belong to this trace's graph.
-        self._structures[call.to_inputs] = tf.nest.map_structure(lambda _: 0, calls[0])
-        return outputs, tf.nest.flatten(calls[0])
+        self._structures[call.to_inputs] = tf.nest.map_structure(lambda _: 0, value)
+        return outputs, tf.nest.flatten(value)
 
     def forward(
         self,
@@ -136,8 +143,9 @@ class CompiledModel:
         Returns
         -------
         outputs, layer_values
-            The model's output (the one ``call.pick`` names, for a model with several), and the
-            recorded layer values (empty unless recording).
+            The model's output (the one ``call.pick`` names, for a model with several; a tuple of
+            them for several heads; transformed as ``call.transform`` says), and the recorded
+            layer values (empty unless recording).
 
         Raises
         ------
@@ -156,11 +164,10 @@ class CompiledModel:
                 mode,
                 tuple(v[rows] for v in layer_values),
             )
-            outputs.append(select_output(output, self.model, call.pick).numpy())
+            outputs.append(tf.nest.map_structure(np.asarray, select(output, self.model, call)))
             recorded.append([v.numpy() for v in values])
-        return np.concatenate(outputs), [
-            np.concatenate(parts) for parts in zip(*recorded, strict=True)
-        ]
+        joined = tf.nest.map_structure(lambda *parts: np.concatenate(parts), *outputs)
+        return joined, [np.concatenate(parts) for parts in zip(*recorded, strict=True)]
 
     def path_ends(
         self,
@@ -252,10 +259,14 @@ class CompiledModel:
         n_samples, n_rows = ends.ends[0].shape[0], ends.starts[0].shape[0]
         if self.layer is None and not kwargs.per_sample:
             outputs, _ = self.forward(ends.starts, call, kwargs, batch_size)
-            mean = outputs.mean(axis=0, keepdims=True, dtype=np.float64)
-            return np.broadcast_to(mean, (n_samples, *mean.shape[1:]))
+
+            def mean_of(rows: np.ndarray) -> np.ndarray:
+                mean = rows.mean(axis=0, keepdims=True, dtype=np.float64)
+                return np.broadcast_to(mean, (n_samples, *mean.shape[1:]))
+
+            return tf.nest.map_structure(mean_of, outputs)
         block = span_length(sum(a[:1].nbytes for a in (*ends.model_inputs, *ends.starts)))
-        sums = np.zeros(0)  # shaped by the first block's outputs
+        sums: Any = None  # shaped by the first block's outputs (one array per head)
         for first in range(0, n_samples * n_rows, block):
             pairs = np.arange(first, min(first + block, n_samples * n_rows))
             samples, rows = pairs // n_rows, pairs % n_rows
@@ -269,14 +280,17 @@ class CompiledModel:
                 inputs = tuple(x[samples] for x in ends.model_inputs)
                 outputs, _ = self.forward(inputs, call, kwargs, batch_size, "substitute", starts)
             if first == 0:
-                sums = np.zeros((n_samples, *outputs.shape[1:]))
-            np.add.at(sums, samples, outputs)
-        return sums / n_rows
+                sums = tf.nest.map_structure(
+                    lambda rows: np.zeros((n_samples, *rows.shape[1:])), outputs
+                )
+            for total, rows in zip(tf.nest.flatten(sums), tf.nest.flatten(outputs), strict=True):
+                np.add.at(total, samples, rows)
+        return tf.nest.map_structure(lambda total: total / n_rows, sums)
 
     # -- gradients -----------------------------------------------------------------------------
 
     def _scalars_at(
-        self, span: Span, call: ModelCall, kind: TargetKind, many: bool
+        self, span: Span, call: ModelCall, kind: Kinds, many: bool
     ) -> Callable[[list[tf.Tensor], tf.Tensor], tf.Tensor]:
         """The explained outputs at points of ``span``'s samples: ``scalars_at(points,
         sample_ids)``, each point with its sample's inputs, forward_kwargs and targets."""
@@ -294,9 +308,10 @@ class CompiledModel:
                 structure = self._structures[call.to_inputs]
                 with substituting(self.layer, call.to_inputs, structure, points):
                     outputs = self._call(rows, call, kwargs)
-            target_rows = None if span.target is None else tf.gather(span.target, sample_ids)
-            selected = select_output(outputs, self.model, call.pick)
-            return select_scalar(kind, selected, target_rows, many)
+            target_rows = None
+            if span.target is not None:
+                target_rows = tf.nest.map_structure(lambda t: tf.gather(t, sample_ids), span.target)
+            return select_scalar(kind, select(outputs, self.model, call), target_rows, many)
 
         return scalars_at
 
@@ -306,7 +321,7 @@ class CompiledModel:
         plan: Plan,
         chunk_size: tf.Tensor,
         call: ModelCall,
-        kind: TargetKind,
+        kind: Kinds,
         many: bool,
         progress: tf.Tensor | None,
     ) -> list[tf.Tensor]:
@@ -316,7 +331,10 @@ class CompiledModel:
         takes to run it."""
         n_targets = None
         if many and span.target is not None:
-            n_targets = tf.shape(span.target, out_type=tf.int64)[1]
+            # Several heads' targets line up on one K axis.
+            n_targets = tf.add_n(
+                [tf.shape(t, out_type=tf.int64)[1] for t in tf.nest.flatten(span.target)]
+            )
         scalars_at = self._scalars_at(span, call, kind, many)
         return integrate(span.starts, span.ends, plan, chunk_size, scalars_at, n_targets, progress)
 
@@ -326,7 +344,7 @@ class CompiledModel:
         ends: Sequence[np.ndarray],
         model_inputs: Sequence[np.ndarray],
         kwargs: ForwardKwargs,
-        target: np.ndarray | None,
+        target: Any,
         rows: slice | np.ndarray,
     ) -> Span:
         """The tensors of samples ``rows``: only they are copied to TensorFlow."""
@@ -336,14 +354,14 @@ class CompiledModel:
             model_inputs=tuple(tf.convert_to_tensor(a[rows]) for a in model_inputs),
             per_sample={k: tf.convert_to_tensor(v[rows]) for k, v in kwargs.per_sample.items()},
             shared=kwargs.shared,
-            target=None if target is None else tf.convert_to_tensor(target[rows]),
+            target=_rows_of(target, rows, tf.convert_to_tensor),
         )
 
     def attribution_fn(
         self,
         ends: PathEnds,
         kwargs: ForwardKwargs,
-        rule: TargetRule,
+        rule: Rule,
         call: ModelCall,
         plans: SpanPlans,
         chunk_size: int,
@@ -371,7 +389,7 @@ class CompiledModel:
         return attribute
 
     def _raw_step(
-        self, span: Span, points: tuple, call: ModelCall, kind: TargetKind, many: bool
+        self, span: Span, points: tuple, call: ModelCall, kind: Kinds, many: bool
     ) -> tuple[list[tf.Tensor], tf.Tensor]:
         sample_ids = tf.range(tf.shape(points[0], out_type=tf.int64)[0])
         return gradients(self._scalars_at(span, call, kind, many), list(points), sample_ids, many)
@@ -382,7 +400,7 @@ class CompiledModel:
         samples: np.ndarray,
         model_inputs: Sequence[np.ndarray],
         kwargs: ForwardKwargs,
-        rule: TargetRule,
+        rule: Rule,
         call: ModelCall,
         batch_size: int,
     ) -> tuple[list[np.ndarray], np.ndarray]:
@@ -403,7 +421,7 @@ class CompiledModel:
         per_point = ForwardKwargs(
             {k: v[samples] for k, v in kwargs.per_sample.items()}, kwargs.shared
         )
-        target = None if rule.target is None else rule.target[samples]
+        target = _rows_of(rule.target, samples)
         inputs = tuple(x[samples] for x in model_inputs)
         for first in range(0, len(samples), batch_size):
             rows = slice(first, first + batch_size)

@@ -10,6 +10,12 @@ any thread), and the dispatcher hands a call to a hook only if it comes from the
 the hook and runs in the graph that thread was tracing when it did. Every other call goes to the
 layer's own ``call`` unchanged. The last hook to end puts back what the layer had: nothing stays
 on it, whatever happens, also when a hook's block raises.
+
+A layer may be called more than once in one pass of the model: GPT-2 ties its token embedding to
+its output projection, so the embedding runs as a lookup of the ids and again, later, as a matrix
+product with the last hidden states. Recording and substituting act on the first call of each
+pass, the lookup; later calls run unchanged. :func:`attributed_call` refuses what that would get
+wrong: a layer applied again to inputs like its first (a shared layer on several inputs).
 """
 
 from __future__ import annotations
@@ -109,7 +115,11 @@ def hooked(layer: Any, hook: Hook) -> Iterator[None]:
 
 
 def _layer_inputs(args: tuple, kwargs: dict) -> Any:
-    return args[0] if args else kwargs["inputs"]
+    """A call's first argument, also when given by keyword (``inputs=``, or another name as
+    Hugging Face layers take ``input_ids=``)."""
+    if args:
+        return args[0]
+    return kwargs["inputs"] if "inputs" in kwargs else next(iter(kwargs.values()), None)
 
 
 def _with_layer_inputs(args: tuple, kwargs: dict, inputs: Any) -> tuple[tuple, dict]:
@@ -118,34 +128,90 @@ def _with_layer_inputs(args: tuple, kwargs: dict, inputs: Any) -> tuple[tuple, d
     return args, {**kwargs, "inputs": inputs}
 
 
+@dataclass(frozen=True)
+class LayerCall:
+    """One call of a layer in a traced pass: the shapes and dtypes of its first argument, and
+    the recorded value (its inputs or its outputs)."""
+
+    inputs: tuple[tuple[tuple[int | None, ...] | None, str], ...]
+    value: Any
+
+
+def _signature(inputs: Any) -> tuple[tuple[tuple[int | None, ...] | None, str], ...]:
+    tensors = [t for t in tf.nest.flatten(inputs) if tf.is_tensor(t)]
+    return tuple(
+        (None if t.shape.rank is None else tuple(t.shape.as_list()), t.dtype.name) for t in tensors
+    )
+
+
+def _described(signature: tuple) -> str:
+    return ", ".join(f"shape {shape} {dtype}" for shape, dtype in signature)
+
+
 @contextlib.contextmanager
-def recording(layer: Any, to_inputs: bool) -> Iterator[list]:
-    """Record the layer's inputs (``to_inputs``) or outputs at each call, in the yielded list."""
-    calls: list = []
+def recording(layer: Any, to_inputs: bool) -> Iterator[list[LayerCall]]:
+    """Record every call of the layer in the yielded list, with its inputs (``to_inputs``) or
+    outputs as the value."""
+    calls: list[LayerCall] = []
 
     def record(original: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        if to_inputs:
-            calls.append(_layer_inputs(args, kwargs))
+        inputs = _layer_inputs(args, kwargs)
         outputs = original(*args, **kwargs)
-        if not to_inputs:
-            calls.append(outputs)
+        value = inputs if to_inputs else outputs
+        calls.append(LayerCall(_signature(inputs), value))
         return outputs
 
     with hooked(layer, record):
         yield calls
 
 
+def attributed_call(layer: Any, calls: Sequence[LayerCall]) -> LayerCall:
+    """The call that is attributed to: the first of the pass.
+
+    Raises
+    ------
+    ValueError
+        The layer was not called, or a later call took inputs of the same shapes and dtypes as
+        the first: a shared layer applied to several inputs (branches of a siamese model, steps
+        of a recurrence), whose other calls attributing to the first would silently leave out.
+        A later call on other inputs (a tied embedding's output projection, which takes hidden
+        states where the lookup took ids) runs unchanged.
+    """
+    if not calls:
+        raise ValueError(
+            f"`layer` ({layer.name}) is not called when the model runs, so nothing can be "
+            "attributed to it: pass a layer on the path from the inputs to the output."
+        )
+    again = [i for i, call in enumerate(calls[1:], start=2) if call.inputs == calls[0].inputs]
+    if again:
+        raise ValueError(
+            f"`layer` ({layer.name}) is called {len(calls)} times per forward pass of the model, "
+            f"and call {again[0]} takes inputs like the first ({_described(calls[0].inputs)}): "
+            "a layer shared by several inputs. Attributing to its "
+            "first call would leave the others out, so it must be called once per pass (or, "
+            "like a tied embedding, again on inputs of another shape or dtype). Attribute to a "
+            "layer before the shared one, or to the model inputs."
+        )
+    return calls[0]
+
+
 @contextlib.contextmanager
 def substituting(
     layer: Any, to_inputs: bool, structure: Any, values: Sequence[tf.Tensor]
 ) -> Iterator[None]:
-    """Make the layer take ``values`` as its inputs (``to_inputs``) or give them as its outputs.
+    """Make the layer's first call in the block take ``values`` as its inputs (``to_inputs``) or
+    give them as its outputs; later calls run unchanged (see the module docstring).
 
-    ``structure`` is the nesting of the recorded inputs or outputs that ``values`` flatten.
+    ``structure`` is the nesting of the recorded inputs or outputs that ``values`` flatten. A
+    block holds one call of the model, in one thread's trace, so counting its calls is safe.
     """
     replacement = tf.nest.pack_sequence_as(structure, list(values))
+    seen = [0]
 
     def substitute(original: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        seen[0] += 1
+        if seen[0] > 1:
+            return original(*args, **kwargs)
         if to_inputs:
             args, kwargs = _with_layer_inputs(args, kwargs, replacement)
             return original(*args, **kwargs)

@@ -14,18 +14,32 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from ig_plugin._request.outputs import OutputPick
-from ig_plugin._request.targets import TargetKind, TargetRule
+from ig_plugin._request.heads import Picks
+from ig_plugin._request.request import ModelCall
+from ig_plugin._request.rules import Rule, TargetKind
 
 
 def select_scalar(
-    kind: TargetKind, outputs: tf.Tensor, target_rows: tf.Tensor | None, many: bool = False
+    kind: TargetKind | tuple[TargetKind, ...],
+    outputs: Any,
+    target_rows: Any,
+    many: bool = False,
 ) -> tf.Tensor:
     """TensorFlow side of the rule; ``target_rows`` holds the targets of ``outputs``' rows.
 
     Returns ``(n,)``, or ``(n, K)`` when each row has K targets (``many``: said, not read off
-    the targets' rank, which a compiled function may leave unknown).
+    the targets' rank, which a compiled function may leave unknown). With several heads,
+    ``kind``, ``outputs`` and ``target_rows`` are tuples, one entry per head, and the heads'
+    targets are concatenated on one K axis.
     """
+    if isinstance(kind, tuple):
+        return tf.concat(
+            [
+                select_scalar(k, o, t, many=True)
+                for k, o, t in zip(kind, outputs, target_rows, strict=True)
+            ],
+            axis=1,
+        )
     if kind is TargetKind.REGRESSION:
         return tf.reshape(outputs, [-1])
     if kind is TargetKind.BINARY:
@@ -67,14 +81,22 @@ def _listing(outputs: Any, model: Any) -> str:
     )
 
 
-def select_output(outputs: Any, model: Any, pick: OutputPick) -> tf.Tensor:
-    """The output tensor that ``pick`` names among ``outputs``.
+def select_output(outputs: Any, model: Any, pick: Picks) -> Any:
+    """The output tensor that ``pick`` names among ``outputs``; a tuple of them for a tuple of
+    picks (several heads). A container of one tensor (a Hugging Face model's output holding
+    only ``logits``) needs no pick.
 
     Raises
     ------
     ValueError
         Several outputs and no pick, or a pick that names none of them or a nested output.
     """
+    if isinstance(pick, tuple):
+        return tuple(select_output(outputs, model, one) for one in pick)
+    if pick is None and isinstance(outputs, (Mapping, Sequence)) and len(outputs) == 1:
+        only = next(iter(outputs.values())) if isinstance(outputs, Mapping) else outputs[0]
+        if tf.is_tensor(only):
+            return only
     if tf.is_tensor(outputs):
         single_names = list(getattr(model, "output_names", None) or [])[:1]
         if pick in (None, 0) or (isinstance(pick, str) and pick in single_names):
@@ -109,10 +131,24 @@ def select_output(outputs: Any, model: Any, pick: OutputPick) -> tf.Tensor:
     )
 
 
-def explained(rule: TargetRule, outputs: np.ndarray) -> np.ndarray:
-    """The explained scalar of each row of model outputs, in their dtype: ``(N,)``, or
-    ``(N, K)`` with several targets."""
-    targets = None if rule.target is None else tf.constant(rule.target)
-    selected = select_scalar(rule.kind, tf.constant(outputs), targets, rule.many)
+def transformed(selected: Any, transform: str | None) -> Any:
+    """The picked output(s) as explained: unchanged, or log-probabilities over the last axis."""
+    if transform is None:
+        return selected
+    return tf.nest.map_structure(lambda tensor: tf.nn.log_softmax(tensor, axis=-1), selected)
+
+
+def select(outputs: Any, model: Any, call: ModelCall) -> Any:
+    """What the explain explains of the model's outputs: the picked tensor (one per head),
+    transformed."""
+    return transformed(select_output(outputs, model, call.pick), call.transform)
+
+
+def explained(rule: Rule, outputs: Any) -> np.ndarray:
+    """The explained scalar of each row of model outputs (one array per head, with several), in
+    their dtype: ``(N,)``, or ``(N, K)`` with several targets."""
+    targets = None if rule.target is None else tf.nest.map_structure(tf.constant, rule.target)
+    values = tf.nest.map_structure(tf.constant, outputs)
+    selected = select_scalar(rule.kind, values, targets, rule.many)
     result: np.ndarray = selected.numpy()
     return result

@@ -33,7 +33,7 @@ from ig_plugin._model.layers import LayerChoice, LayerState, find_layer_again
 from ig_plugin._model.signature import signature_of
 from ig_plugin._request.checks import check_callable, describe_callable
 from ig_plugin._request.request import ExplainArguments, Request, prepare_request
-from ig_plugin._request.targets import TargetRule, choose_rule
+from ig_plugin._request.targets import Rule, choose_rule
 from ig_plugin._version import __version__
 
 _COMPILE_LOCK = threading.Lock()
@@ -201,7 +201,7 @@ class ModelExplainer(Explainer):
         """The arguments every explainer shares, checked (:func:`prepare_request`)."""
         return prepare_request(self, arguments)
 
-    def _paths(self, request: Request, starts: tuple[np.ndarray, ...]) -> tuple[np.ndarray, Paths]:
+    def _paths(self, request: Request, starts: tuple[np.ndarray, ...]) -> tuple[Any, Paths]:
         """Run the model on X: its predictions, and the paths from ``starts`` (one per sample,
         or a table of start rows) to X with the target rule that the predictions decide."""
         compiled = self._compiled_model()
@@ -216,8 +216,8 @@ class ModelExplainer(Explainer):
         self,
         arguments: ExplainArguments,
         request: Request,
-        predictions: np.ndarray,
-        rule: TargetRule,
+        predictions: Any,
+        rule: Rule,
         attributions: list[np.ndarray],
         changes: np.ndarray,
         **data: Any,
@@ -229,9 +229,8 @@ class ModelExplainer(Explainer):
             "attributions": attributions,
             "X": arguments.X,
             "forward_kwargs": request.kwargs.as_dict(),
-            "predictions": predictions,
             "deltas": attribution_sums(attributions, rule.many) - changes,
-            "target": rule.target,
+            **rule.reported(predictions),  # predictions and target (by head, with several)
         }
         return Explanation(meta=copy.deepcopy(self.meta), data={**shared, **data})
 

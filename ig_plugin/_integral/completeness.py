@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ig_plugin._engine.select import explained
-from ig_plugin._request.targets import TargetRule
+from ig_plugin._request.rules import Rule
 
 
 def attribution_sums(attributions: list[np.ndarray], many: bool) -> np.ndarray:
@@ -31,9 +31,7 @@ class OutputChanges(NamedTuple):
     rounding: np.ndarray
 
 
-def output_changes(
-    rule: TargetRule, end_outputs: np.ndarray, start_outputs: np.ndarray
-) -> OutputChanges:
+def output_changes(rule: Rule, end_outputs: np.ndarray, start_outputs: np.ndarray) -> OutputChanges:
     """``F(end) - F(start)`` of the explained scalars, with its rounding error."""
     f_end, f_start = explained(rule, end_outputs), explained(rule, start_outputs)
     eps = np.finfo(f_end.dtype).eps if f_end.dtype.kind == "f" else 0.0

@@ -24,7 +24,7 @@ from ig_plugin._engine.spans import attribute_in_spans, span_length
 from ig_plugin._integral.auto_steps import integrate_auto
 from ig_plugin._request.forward_kwargs import ForwardKwargs
 from ig_plugin._request.request import ModelCall
-from ig_plugin._request.targets import TargetRule
+from ig_plugin._request.rules import Rule
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class Paths:
     compiled: CompiledModel
     ends: PathEnds
     kwargs: ForwardKwargs
-    rule: TargetRule
+    rule: Rule
     call: ModelCall
     batch_size: int
 

@@ -18,9 +18,10 @@ from ig_plugin._model.keras import vocabulary_of
 from ig_plugin._model.signature import signature_of
 from ig_plugin._request.checks import check_bool
 from ig_plugin._request.forward_kwargs import ForwardKwargs, split_forward_kwargs
+from ig_plugin._request.heads import HeadTargets, Picks, check_targets_and_output
 from ig_plugin._request.inputs import Inputs, Layout, normalise_inputs
-from ig_plugin._request.outputs import OutputPick, check_pick
-from ig_plugin._request.targets import normalise_target, normalise_targets
+from ig_plugin._request.outputs import check_transform
+from ig_plugin._request.targets import normalise_target
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,8 @@ class ExplainArguments:
     targets: Any = None
     output: Any = None
     progress_bar: Any = False
+    # Not an argument of any explain: set by ig_plugin.text, which explains log-probabilities.
+    output_transform: Any = None
 
 
 class ModelCall(NamedTuple):
@@ -50,14 +53,19 @@ class ModelCall(NamedTuple):
     layout
         How the input tensors are packed for the model (one, a list, or a dict by name).
     pick
-        Which output tensor to explain, for models with several.
+        Which output tensor to explain, for models with several; a tuple for targets on
+        several outputs (:mod:`ig_plugin._request.heads`).
     to_inputs
         With a layer: its inputs, not its outputs, are recorded or replaced.
+    transform
+        Applied to the picked output before a target takes its scalar (and to the predictions):
+        None, or ``"log_softmax"`` over the last axis.
     """
 
     layout: Layout
-    pick: OutputPick = None
+    pick: Picks = None
     to_inputs: bool = False
+    transform: str | None = None
 
 
 class Request(NamedTuple):
@@ -70,7 +78,9 @@ class Request(NamedTuple):
     target
         ``target`` as an int64 array with leading dimension N, or None.
     targets
-        ``targets`` as an int64 ``(N, K)`` array, ``"all"``, or None: several targets per sample.
+        ``targets`` as an int64 array (see
+        :func:`~ig_plugin._request.targets.normalise_targets`), ``"all"``, targets on several
+        outputs (:class:`~ig_plugin._request.heads.HeadTargets`), or None.
     call
         How the model is called (inputs' layout, output pick, layer side).
     show_progress
@@ -80,7 +90,7 @@ class Request(NamedTuple):
     inputs: Inputs
     kwargs: ForwardKwargs
     target: np.ndarray | None
-    targets: np.ndarray | str | None
+    targets: np.ndarray | str | HeadTargets | None
     call: ModelCall
     show_progress: bool
 
@@ -118,16 +128,17 @@ def prepare_request(explainer: ExplainsAModel, arguments: ExplainArguments) -> R
         )
     to_inputs = check_bool("attribute_to_layer_inputs", arguments.attribute_to_layer_inputs)
     show_progress = check_bool("progress_bar", arguments.progress_bar)
-    pick = check_pick(arguments.output)
+    transform = check_transform(arguments.output_transform)
     has_layer = explainer.layer is not None
     vocabulary = vocabulary_of(explainer.model, explainer.layer) if has_layer else None
     inputs = normalise_inputs(arguments.X, signature_of(explainer.model), has_layer, vocabulary)
     n_rows = inputs.n_rows
+    checked_targets, pick = check_targets_and_output(targets, arguments.output, n_rows)
     return Request(
         inputs=inputs,
         kwargs=split_forward_kwargs(arguments.forward_kwargs, n_rows),
         target=normalise_target(target, n_rows),
-        targets=None if targets is None else normalise_targets(targets, n_rows),
-        call=ModelCall(inputs.layout, pick, to_inputs and has_layer),
+        targets=checked_targets,
+        call=ModelCall(inputs.layout, pick, to_inputs and has_layer, transform),
         show_progress=show_progress,
     )

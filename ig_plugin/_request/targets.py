@@ -7,23 +7,43 @@ One rule serves the gradient passes, the deltas and the checks, so they can neve
   target 0 explains ``1 - p``;
 - vector output ``(N, C)``: target ``t`` (shape ``(N,)``) explains ``output[:, t]``;
 - output of rank > 2 ``(N, d1, ..., dk)``: target ``(N, k)`` indexes the non-batch axes.
+
+``explain(..., targets=...)`` gives K targets per sample, explained from one forward pass per path
+point: K class indices of an ``(N, C)`` output, or K index tuples ``(position, class)`` of an
+output of rank > 2, such as the ``(N, T, C)`` of token classification or the ``(N, T, V)`` of a
+language model. Targets on several outputs of one model are :mod:`ig_plugin._request.heads`.
 """
 
 from __future__ import annotations
 
-import enum
 import warnings
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+# The rule objects, importable from here as before they had a module of their own.
+from ig_plugin._request.rules import (
+    MakesItsRule,
+    Rule,
+    TargetKind,
+    TargetRule,
+    has_many_targets,
+)
 
-class TargetKind(enum.Enum):
-    REGRESSION = "regression"
-    BINARY = "binary"
-    INDEX = "index"
-    MULTI_INDEX = "multi_index"
+__all__ = [
+    "ALL",
+    "MakesItsRule",
+    "Rule",
+    "TargetKind",
+    "TargetRule",
+    "choose_rule",
+    "every_class",
+    "has_many_targets",
+    "normalise_target",
+    "normalise_targets",
+    "predicted_class",
+    "target_rule",
+]
 
 
 def normalise_target(target: Any, n_rows: int, name: str = "target") -> np.ndarray | None:
@@ -90,8 +110,11 @@ ALL = "all"
 def normalise_targets(targets: Any, n_rows: int) -> np.ndarray | str:
     """Check ``explain(..., targets=...)``: K targets per sample, explained in one pass.
 
-    Returns :data:`ALL`, or an int64 array ``(N, K)``: a 1-D list or array of K class indices
-    is used for every sample. Whether they fit the output is checked by :func:`target_rule`.
+    Returns :data:`ALL`, or the targets as an int64 array of rank 1 to 3. What a 2-D array
+    means depends on the output, known once the model has run (:func:`target_rule`): ``(N, K)``
+    class indices of an ``(N, C)`` output, or K index tuples ``(K, rank - 1)`` shared by every
+    sample of an output of higher rank. A 3-D array ``(N, K, rank - 1)`` holds each sample's own
+    tuples, so its leading dimension is checked here.
     """
     if isinstance(targets, str):
         if targets != ALL:
@@ -101,18 +124,19 @@ def normalise_targets(targets: Any, n_rows: int) -> np.ndarray | str:
         return ALL
     if not isinstance(targets, (list, tuple, np.ndarray)):
         raise TypeError(
-            "`targets` must be 'all', a list or array of K class indices, or an (N, K) integer "
-            f"array. Received: {type(targets).__name__} {targets!r}."
+            "`targets` must be 'all', a list or array of K class indices, an (N, K) integer "
+            "array, or for outputs of rank > 2 a list of K index tuples (position, class). "
+            f"Received: {type(targets).__name__} {targets!r}."
         )
     if isinstance(targets, (list, tuple)) and not targets:
         targets = np.zeros(0, np.int64)  # an empty list has no integer dtype to check
     array = _int_array(targets, "targets")
-    if array.ndim == 1:
-        array = np.broadcast_to(array, (n_rows, array.size))
-    if array.ndim != 2 or array.shape[0] != n_rows or array.shape[1] == 0:
+    if array.size == 0 or not 1 <= array.ndim <= 3 or (array.ndim == 3 and len(array) != n_rows):
         raise ValueError(
-            f"`targets` must hold K >= 1 class indices, as a 1-D list for every sample or an "
-            f"array of shape ({n_rows}, K). Received: shape {np.shape(targets)}."
+            f"`targets` must hold K >= 1 targets: class indices, as a 1-D list for every sample "
+            f"or an array of shape ({n_rows}, K); or for outputs of rank > 2, index tuples, as a "
+            f"list of K tuples for every sample or an array of shape ({n_rows}, K, rank - 1). "
+            f"Received: shape {array.shape}."
         )
     return _non_negative(array, "targets")
 
@@ -132,59 +156,18 @@ def every_class(output_shape: tuple[int, ...], n_rows: int) -> np.ndarray:
     return np.tile(np.arange(output_shape[0], dtype=np.int64), (n_rows, 1))
 
 
-@dataclass(frozen=True)
-class TargetRule:
-    """How one scalar per sample is taken from the model output.
-
-    Attributes
-    ----------
-    kind
-        Which of the four cases of the module docstring applies.
-    target
-        int64 indices, shape ``(N,)`` or ``(N, k)``; None for regression.
-    """
-
-    kind: TargetKind
-    target: np.ndarray | None
-
-    @property
-    def many(self) -> bool:
-        """Several targets per sample (``explain(targets=...)``): ``target`` is ``(N, K)``."""
-        return self.target is not None and has_many_targets(self.kind, self.target.ndim)
-
-    @property
-    def n_targets(self) -> int:
-        """K, the targets per sample: ``target.shape[1]`` with several, else 1."""
-        return self.target.shape[1] if self.many and self.target is not None else 1
-
-    def points_per_chunk(self, batch_size: int) -> int:
-        """Path points per gradient batch when each point counts once per target."""
-        return max(1, batch_size // self.n_targets)
-
-    def rows(self, samples: np.ndarray | slice) -> TargetRule:
-        """The rule for some of the samples only."""
-        return self if self.target is None else TargetRule(self.kind, self.target[samples])
-
-
-def has_many_targets(kind: TargetKind, target_rank: int) -> bool:
-    """Whether targets of this rank (batch axis included) name several outputs per sample.
-
-    One target per sample has rank 1, or 2 for outputs of rank > 2 (an index per axis); K
-    targets per sample add an axis after the batch.
-    """
-    return target_rank > (2 if kind is TargetKind.MULTI_INDEX else 1)
-
-
 def target_rule(
     target: np.ndarray | None,
     output_shape: tuple[int, ...],
     name: str = "target",
     many: bool = False,
+    n_rows: int = 0,
 ) -> TargetRule:
     """Match a normalised target with the model's output shape (batch axis excluded).
 
-    With ``many``, ``target`` is ``(N, K)``: K targets per sample (``explain(targets=...)``),
-    for outputs of shape ``(C,)`` or a single output.
+    With ``many``, ``target`` holds K targets per sample (``explain(targets=...)``, see
+    :func:`normalise_targets`) for the ``n_rows`` samples: the rule's are ``(N, K)`` class
+    indices, or ``(N, K, rank - 1)`` index tuples for an output of rank > 2.
 
     Raises
     ------
@@ -193,7 +176,9 @@ def target_rule(
     """
     scalar_output = output_shape in ((), (1,))
     if many:
-        return _many_targets_rule(target, output_shape, scalar_output)
+        if target is None:
+            raise ValueError("`targets` is required with many=True.")
+        return _many_targets_rule(target, output_shape, scalar_output, n_rows)
     if target is None:
         if scalar_output:
             return TargetRule(TargetKind.REGRESSION, None)
@@ -211,20 +196,36 @@ def target_rule(
             )
         return TargetRule(TargetKind.BINARY, target)
     _check_shape(target, len(output_shape), output_shape, name)
-    columns = target.reshape(target.shape[0], -1)
-    too_large = columns.max(axis=0) >= np.asarray(output_shape)
-    if too_large.any():
-        raise ValueError(
-            f"`{name}` is out of range for the model output shape {output_shape}. "
-            f"Received: maximum {columns.max(axis=0).tolist()}."
-        )
+    _check_range(target.reshape(target.shape[0], -1), output_shape, name)
     kind = TargetKind.INDEX if len(output_shape) == 1 else TargetKind.MULTI_INDEX
     return TargetRule(kind, target)
 
 
 def _many_targets_rule(
-    target: Any, output_shape: tuple[int, ...], scalar_output: bool
+    target: np.ndarray, output_shape: tuple[int, ...], scalar_output: bool, n_rows: int
 ) -> TargetRule:
+    """K targets per sample (see :func:`normalise_targets`); shared ones copied to every
+    sample."""
+    if scalar_output or len(output_shape) == 1:
+        depth, per_sample, example = 0, f"({n_rows}, K)", "class indices"
+    else:
+        depth = len(output_shape)
+        per_sample = f"({n_rows}, K, {depth})"
+        example = f"index tuples of length {depth}, one index per output axis (position, class)"
+    shared = target.ndim == (2 if depth else 1)
+    if shared:
+        target = np.repeat(target[np.newaxis], n_rows, axis=0)
+    if (
+        target.shape[0] != n_rows
+        or target.ndim != (3 if depth else 2)
+        or (depth and target.shape[2] != depth)
+    ):
+        given = "a list of K tuples for every sample" if depth else "a 1-D list for every sample"
+        raise ValueError(
+            f"`targets` for a model output of shape {output_shape} per sample must be K "
+            f"{example}: {given}, or an array of shape {per_sample}. Received: shape "
+            f"{target.shape[1:] if shared else target.shape}."
+        )
     if scalar_output:
         if target.max() > 1:
             raise ValueError(
@@ -232,17 +233,18 @@ def _many_targets_rule(
                 f"explains 1 - p). Received: maximum {target.max()}."
             )
         return TargetRule(TargetKind.BINARY, target)
-    if len(output_shape) != 1:
+    _check_range(target.reshape(-1, max(depth, 1)), output_shape, "targets")
+    return TargetRule(TargetKind.MULTI_INDEX if depth else TargetKind.INDEX, target)
+
+
+def _check_range(indices: np.ndarray, output_shape: tuple[int, ...], name: str) -> None:
+    """``indices`` ``(n, len(output_shape))``, one column per output axis."""
+    too_large = indices.max(axis=0) >= np.asarray(output_shape)
+    if too_large.any():
         raise ValueError(
-            f"`targets` needs an output of shape (N, C); this model's output has shape "
-            f"{output_shape} per sample: explain its elements one by one with `target`."
+            f"`{name}` is out of range for the model output shape {output_shape}. "
+            f"Received: maximum {indices.max(axis=0).tolist()}."
         )
-    if target.max() >= output_shape[0]:
-        raise ValueError(
-            f"`targets` is out of range for the model output shape {output_shape}. "
-            f"Received: maximum {target.max()}."
-        )
-    return TargetRule(TargetKind.INDEX, target)
 
 
 def _check_shape(target: np.ndarray, rank: int, output_shape: tuple[int, ...], name: str) -> None:
@@ -268,15 +270,15 @@ def predicted_class(predictions: np.ndarray) -> np.ndarray | None:
 
 def choose_rule(
     target: np.ndarray | None,
-    targets: np.ndarray | str | None,
+    targets: np.ndarray | str | MakesItsRule | None,
     target_fn: Any,
-    predictions: np.ndarray,
-) -> TargetRule:
+    predictions: Any,
+) -> Rule:
     """The rule of one explain, from its ``target``, its ``targets`` or the ``target_fn``.
 
     ``target`` and ``targets`` are normalised (:func:`normalise_target`,
-    :func:`normalise_targets`); at most one of the three is given. ``target_fn`` receives the
-    predictions on X.
+    :func:`normalise_targets`, or targets on several outputs); at most one of the three is
+    given. ``target_fn`` receives the predictions on X.
 
     Raises
     ------
@@ -284,11 +286,13 @@ def choose_rule(
         The targets do not fit the model's output, or ``target_fn`` returns something that is not
         one target per sample.
     """
+    if isinstance(targets, MakesItsRule):
+        return targets.rule(predictions)
     output_shape, n_rows = predictions.shape[1:], len(predictions)
     if targets is not None:
         if isinstance(targets, str):
             targets = every_class(output_shape, n_rows)
-        return target_rule(targets, output_shape, "targets", many=True)
+        return target_rule(targets, output_shape, "targets", many=True, n_rows=n_rows)
     if target_fn is None:
         return target_rule(target, output_shape)
     given = target_fn(predictions)

@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 from alibi.explainers.integrated_gradients import LayerState as AlibiLayerState
 from compat import keras
+from sequence_models import causal_lm, token_ids
 
 from ig_plugin import IntegratedGradients, LayerState
 from ig_plugin._engine import spans as _spans
@@ -399,16 +400,52 @@ def test_two_explainers_on_one_model_do_not_disturb_each_other():
         np.testing.assert_allclose(b.attributions[0], alone_second.attributions[0], rtol=1e-6)
 
 
-def test_a_layer_called_twice_is_refused_and_the_model_left_intact():
+def test_a_layer_shared_by_two_inputs_is_refused_and_the_model_left_intact():
+    """Applied twice to inputs alike, a layer's first call alone would leave the second out
+    (a tied embedding, called again on other inputs, is tests/text/test_generation.py's)."""
     inputs = keras.Input((3,))
     shared = keras.layers.Dense(3, activation="tanh")
     model = keras.Model(inputs, keras.layers.Dense(1)(shared(shared(inputs))))
     X = _floats((2, 3), seed=11)
     before = model(X).numpy()
-    with pytest.raises(ValueError, match=r"called exactly once.*2 times"):
+    with pytest.raises(ValueError, match=r"called 2 times per .*call 2 takes inputs like the"):
         IntegratedGradients(model, layer=shared).explain(X)
     assert "call" not in shared.__dict__ or shared.__dict__["call"].__self__ is shared
     np.testing.assert_array_equal(model(X).numpy(), before)
+
+
+def untied_copy(tied):
+    """The tied model with a Dense output projection holding the transposed embedding matrix:
+    the same function, with the embedding called once."""
+    untied = causal_lm(16, 8, dim=8, tied=False, seed=0)
+    shared = ("token_embedding", "position_embedding", "attention", "norm", "feed_forward")
+    for name in shared:
+        getattr(untied, name).set_weights(getattr(tied, name).get_weights())
+    matrix = tied.token_embedding.get_weights()[0]
+    untied.project.set_weights([matrix.T, np.zeros(len(matrix), "float32")])
+    return untied
+
+
+def test_a_tied_embedding_is_attributed_at_its_first_call():
+    """GPT-2's weight tying: the embedding is called again as the output projection, on hidden
+    states. Its first call (the lookup) is attributed; the second runs unchanged, so the result
+    is that of the same model with a separate projection."""
+    tied = causal_lm(16, 8, dim=8, tied=True, seed=1)
+    untied = untied_copy(tied)
+    ids = token_ids((3, 8), 16, seed=2)
+    np.testing.assert_allclose(np.asarray(tied(ids)), np.asarray(untied(ids)), atol=1e-5)
+    target = np.stack([np.arange(3) + 2, ids[:, 4]], axis=1)  # (position, token) per sample
+    explained = [
+        IntegratedGradients(model, layer=model.token_embedding, n_steps=16).explain(
+            ids, target=target
+        )
+        for model in (tied, untied)
+    ]
+    np.testing.assert_allclose(
+        explained[0].attributions[0], explained[1].attributions[0], rtol=1e-4, atol=1e-5
+    )
+    np.testing.assert_allclose(explained[0].deltas, explained[1].deltas, atol=1e-5)
+    assert "call" not in vars(tied.token_embedding)
 
 
 # --- reset_predictor ----------------------------------------------------------------------------
