@@ -435,7 +435,7 @@ class CompiledModel:
     # -- explained outputs at chosen points ----------------------------------------------------
 
     def _score_step(
-        self, span: Span, points: tuple, call: ModelCall, kind: TargetKind, many: bool
+        self, span: Span, points: tuple, call: ModelCall, kind: Kinds, many: bool
     ) -> tf.Tensor:
         sample_ids = tf.range(tf.shape(points[0], out_type=tf.int64)[0])
         return self._scalars_at(span, call, kind, many)(list(points), sample_ids)
@@ -446,7 +446,7 @@ class CompiledModel:
         samples: np.ndarray,
         model_inputs: Sequence[np.ndarray],
         kwargs: ForwardKwargs,
-        rule: TargetRule,
+        rule: Rule,
         call: ModelCall,
         batch_size: int,
     ) -> np.ndarray:
@@ -467,7 +467,7 @@ class CompiledModel:
         per_point = ForwardKwargs(
             {k: v[samples] for k, v in kwargs.per_sample.items()}, kwargs.shared
         )
-        target = None if rule.target is None else rule.target[samples]
+        target = _rows_of(rule.target, samples)
         inputs = tuple(x[samples] for x in model_inputs)
         parts = []
         for first in range(0, len(samples), batch_size):
