@@ -10,6 +10,7 @@ from alibi.api.interfaces import Explanation
 
 from ig_plugin._engine.plans import shared_steps
 from ig_plugin._explainer.base import ModelExplainer, whitebox_local_meta
+from ig_plugin._explainer.registry import saved_explainer
 from ig_plugin._integral.completeness import output_changes
 from ig_plugin._integral.driver import integrate, integrate_refined
 from ig_plugin._integral.quadrature import MIN_STEPS, quadrature
@@ -20,6 +21,7 @@ from ig_plugin._request.inputs import ArrayOrList
 from ig_plugin._request.request import ExplainArguments, Request
 
 
+@saved_explainer()
 class IntegratedGradients(ModelExplainer):
     """Integrated Gradients (Sundararajan et al., 2017) for TensorFlow/Keras models.
 

@@ -482,10 +482,15 @@ def test_a_saved_explainer_of_a_class_the_runtime_does_not_serve_is_refused(
     (tmp_path / "anchors").mkdir()
     with open(tmp_path / "anchors" / "meta.dill", "wb") as f:
         dill.dump({"name": "AnchorTabular"}, f)
+    with open(tmp_path / "anchors" / "explainer.dill", "wb") as f:
+        dill.dump({"an": "anchor explainer"}, f)
     settings = write_settings(
         tmp_path / "settings",
         uri="../anchors",
         extra={"model_uri": str(root / "classifier.keras")},
     )
-    with pytest.raises(ValueError, match=r"holds a saved 'AnchorTabular'; the runtime serves"):
+    with pytest.raises(
+        ValueError,
+        match=r"not hold a saved ig_plugin explainer: its metadata names 'AnchorTabular'",
+    ):
         asyncio.run(IntegratedGradientsRuntime(settings).load())
