@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from ig_plugin.expected_gradients import ExpectedGradients
     from ig_plugin.integrated_gradients import IntegratedGradients
     from ig_plugin.noise_tunnel import NoiseTunnel
+    from ig_plugin.xrai import XRAI
 
 #: Public name -> the module that defines it.
 _LAZY = {
@@ -24,12 +25,20 @@ _LAZY = {
     "IntegratedGradients": "ig_plugin.integrated_gradients",
     "LayerState": "ig_plugin._model.layers",
     "NoiseTunnel": "ig_plugin.noise_tunnel",
+    "XRAI": "ig_plugin.xrai",
 }
 
 # Explainers saved by 0.1.0 name two private modules that have moved.
 register()
 
-__all__ = ["ExpectedGradients", "IntegratedGradients", "LayerState", "NoiseTunnel", "__version__"]
+__all__ = [
+    "XRAI",
+    "ExpectedGradients",
+    "IntegratedGradients",
+    "LayerState",
+    "NoiseTunnel",
+    "__version__",
+]
 
 
 def __getattr__(name: str) -> Any:
