@@ -10,6 +10,11 @@ an argument and traces once per kind of plan.
   to its end; ``(end - start)`` is applied once, when the sample is finished.
 - :class:`DrawnPairs` (Expected Gradients): each pair has its own start (a row of a table, e.g. a
   background sample), node and weight; ``(end - start)`` is applied pair by pair.
+- :class:`BlurSteps` (Blur IG): the points are blurred copies of each sample, each with the
+  finite-difference direction of the blur path as its factor.
+- :class:`Idgi` wraps any plan whose points run along each sample's path in order: the loop then
+  sums IDGI's terms (Yang et al., 2023) instead of ``weight * factor * gradient``, with the
+  model's outputs along the path (:func:`ig_plugin._engine.path_math.idgi_terms`).
 
 A new path method whose points can be laid out ahead (Blur IG: explicit points and per-point
 factors) is one more plan here; a method that chooses each point from the last gradient (Guided
@@ -58,6 +63,12 @@ class Chunk(NamedTuple):
 class Plan(Protocol):
     """What the compiled loop asks of a plan (see the module docstring)."""
 
+    @property
+    def idgi(self) -> bool:
+        """Whether the loop sums IDGI's terms (gradients weighed by the output changes along
+        each sample's points) instead of ``weight * factor * gradient``: a Python bool, the
+        same for every plan of a class, so it is static in a trace."""
+
     def n_pairs(self, ends: Sequence[tf.Tensor]) -> tf.Tensor:
         """The span's (sample, point) pairs, int64."""
 
@@ -79,6 +90,10 @@ class SharedSteps(NamedTuple):
 
     alphas: tf.Tensor  # (S,)
     weights: tf.Tensor  # (S,)
+
+    @property
+    def idgi(self) -> bool:
+        return False
 
     def n_pairs(self, ends: Sequence[tf.Tensor]) -> tf.Tensor:
         return tf.shape(ends[0], out_type=tf.int64)[0] * tf.size(self.alphas, out_type=tf.int64)
@@ -119,6 +134,10 @@ class DrawnPairs(NamedTuple):
     alphas: tf.Tensor  # (P,)
     weights: tf.Tensor  # (P,)
 
+    @property
+    def idgi(self) -> bool:
+        return False
+
     def n_pairs(self, ends: Sequence[tf.Tensor]) -> tf.Tensor:
         return tf.size(self.samples, out_type=tf.int64)
 
@@ -143,6 +162,37 @@ class DrawnPairs(NamedTuple):
         self, sums: tf.Tensor, starts: tf.Tensor, ends: tf.Tensor, rows: slice, many: bool
     ) -> tf.Tensor:
         return sums  # the chunks carried each pair's factor
+
+
+class Idgi(NamedTuple):
+    """The points of ``plan``, summed as IDGI (Yang et al., 2023) instead of as a quadrature.
+
+    ``plan``'s pairs must run along each sample's path in order, both ends included: the loop
+    gives interval ``[x_i, x_{i+1}]``'s output change to the features in proportion to the
+    squared gradient at ``x_i``. ``plan``'s factors, weights and ``finish`` are not used.
+    ``sign`` is 1 when the points run from the path's start to the explained input, -1 when
+    they run from the input away from it (Blur IG, whose path starts at the image).
+    """
+
+    plan: Any
+    sign: tf.Tensor  # () float64
+
+    @property
+    def idgi(self) -> bool:
+        return True
+
+    def n_pairs(self, ends: Sequence[tf.Tensor]) -> tf.Tensor:
+        return self.plan.n_pairs(ends)
+
+    def chunk(
+        self, starts: Sequence[tf.Tensor], ends: Sequence[tf.Tensor], lo: tf.Tensor, hi: tf.Tensor
+    ) -> Chunk:
+        return self.plan.chunk(starts, ends, lo, hi)
+
+    def finish(
+        self, sums: tf.Tensor, starts: tf.Tensor, ends: tf.Tensor, rows: slice, many: bool
+    ) -> tf.Tensor:
+        return sums  # the terms are the attributions
 
 
 # -- host side: the plan of each span ---------------------------------------------------------
@@ -198,3 +248,32 @@ class PlanPerSpan(NamedTuple):
 def shared_steps(alphas: np.ndarray, weights: np.ndarray) -> SamePlan:
     """Integrated Gradients' plan: every sample at the nodes ``alphas`` with ``weights``."""
     return SamePlan(SharedSteps(alphas, weights))
+
+
+class IdgiPlans(NamedTuple):
+    """Any span plans' points, summed as IDGI (:class:`Idgi`)."""
+
+    plans: Any  # a SpanPlans whose points run along each sample's path in order
+    sign: float = 1.0
+
+    @property
+    def pairs_per_sample(self) -> int:
+        return int(self.plans.pairs_per_sample)
+
+    @property
+    def starts_per_sample(self) -> bool:
+        return bool(self.plans.starts_per_sample)
+
+    @property
+    def made_per_span(self) -> bool:
+        return bool(self.plans.made_per_span)
+
+    def for_span(self, first: int, stop: int) -> Idgi:
+        return Idgi(self.plans.for_span(first, stop), np.float64(self.sign))
+
+
+def uniform_points(n_steps: int) -> SamePlan:
+    """IDGI on the straight line: the ``n_steps + 1`` uniform points from the start to the end,
+    both included (for :class:`IdgiPlans`; the weights are not used)."""
+    alphas = np.linspace(0.0, 1.0, n_steps + 1)
+    return shared_steps(alphas, np.ones_like(alphas))
