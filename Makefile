@@ -8,7 +8,7 @@ TF_REQUIREMENT ?= tensorflow-cpu>=2.14
 # (ig_plugin[ray]), MLServer (ig_plugin[serve]) and the V2 clients its tests use
 # (ig_plugin[serve-clients]), so that `make test` runs the Ray and server tests too. The two extra
 # Keras stacks leave them out; those tests skip there.
-EXTRAS ?= dev,ray,serve,serve-clients
+EXTRAS ?= dev,ray,serve,serve-clients,pair
 PYTHON := $(VENV)/bin/python
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 

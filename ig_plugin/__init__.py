@@ -15,12 +15,14 @@ from ig_plugin._version import __version__
 if TYPE_CHECKING:
     from ig_plugin._model.layers import LayerState
     from ig_plugin.expected_gradients import ExpectedGradients
+    from ig_plugin.guided_integrated_gradients import GuidedIntegratedGradients
     from ig_plugin.integrated_gradients import IntegratedGradients
     from ig_plugin.noise_tunnel import NoiseTunnel
 
 #: Public name -> the module that defines it.
 _LAZY = {
     "ExpectedGradients": "ig_plugin.expected_gradients",
+    "GuidedIntegratedGradients": "ig_plugin.guided_integrated_gradients",
     "IntegratedGradients": "ig_plugin.integrated_gradients",
     "LayerState": "ig_plugin._model.layers",
     "NoiseTunnel": "ig_plugin.noise_tunnel",
@@ -29,7 +31,14 @@ _LAZY = {
 # Explainers saved by 0.1.0 name two private modules that have moved.
 register()
 
-__all__ = ["ExpectedGradients", "IntegratedGradients", "LayerState", "NoiseTunnel", "__version__"]
+__all__ = [
+    "ExpectedGradients",
+    "GuidedIntegratedGradients",
+    "IntegratedGradients",
+    "LayerState",
+    "NoiseTunnel",
+    "__version__",
+]
 
 
 def __getattr__(name: str) -> Any:
