@@ -14,6 +14,7 @@ from ig_plugin._version import __version__
 
 if TYPE_CHECKING:
     from ig_plugin._model.layers import LayerState
+    from ig_plugin.blur_integrated_gradients import BlurIntegratedGradients
     from ig_plugin.expected_gradients import ExpectedGradients
     from ig_plugin.guided_integrated_gradients import GuidedIntegratedGradients
     from ig_plugin.integrated_gradients import IntegratedGradients
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 
 #: Public name -> the module that defines it.
 _LAZY = {
+    "BlurIntegratedGradients": "ig_plugin.blur_integrated_gradients",
     "ExpectedGradients": "ig_plugin.expected_gradients",
     "GuidedIntegratedGradients": "ig_plugin.guided_integrated_gradients",
     "IntegratedGradients": "ig_plugin.integrated_gradients",
@@ -32,6 +34,7 @@ _LAZY = {
 register()
 
 __all__ = [
+    "BlurIntegratedGradients",
     "ExpectedGradients",
     "GuidedIntegratedGradients",
     "IntegratedGradients",

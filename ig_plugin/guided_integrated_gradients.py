@@ -16,7 +16,7 @@ from ig_plugin._integral.guided import GuidedSettings, guided_attributions
 from ig_plugin._model.layers import choose_layer
 from ig_plugin._request import checks
 from ig_plugin._request.baselines import normalise_baselines
-from ig_plugin._request.request import ExplainArguments, Request
+from ig_plugin._request.request import ExplainArguments, Request, check_one_float_input
 
 
 class GuidedIntegratedGradients(ModelExplainer):
@@ -154,22 +154,3 @@ class GuidedIntegratedGradients(ModelExplainer):
         request = self._request(arguments)
         check_one_float_input(request, type(self).__name__)
         return request, normalise_baselines(request.inputs, arguments.baselines)
-
-
-def check_one_float_input(request: Request, method: str) -> None:
-    """Refuse models with several inputs and X that is not floating point.
-
-    Raises
-    ------
-    ValueError
-        The model takes several inputs.
-    TypeError
-        X is not floating point.
-    """
-    arrays = request.inputs.arrays
-    if len(arrays) != 1:
-        raise ValueError(
-            f"{method} explains models with one input. Received: X with {len(arrays)} inputs."
-        )
-    if arrays[0].dtype.kind != "f":
-        raise TypeError(f"{method} needs X of floats. Received: X of dtype {arrays[0].dtype}.")

@@ -32,6 +32,7 @@ from typing import Any, NamedTuple, Protocol
 import numpy as np
 import tensorflow as tf
 
+from ig_plugin._engine.blur import gaussian_blur
 from ig_plugin._engine.path_math import along_paths, chunk_points, scale
 
 
@@ -164,6 +165,47 @@ class DrawnPairs(NamedTuple):
         return sums  # the chunks carried each pair's factor
 
 
+class BlurSteps(NamedTuple):
+    """Blur IG's points: pair ``p`` is step ``p % S`` of sample ``p // S``, the sample's image
+    (its row of ``ends``, ``(n, H, W, C)``) blurred with ``sigmas[step]``; its factor is the
+    finite-difference direction of the blur path, ``(blur(x, sigma + grad_step) - blur(x,
+    sigma)) * scales[step]`` (PAIR saliency's, with ``scales = -d_sigma / grad_step``). The
+    starts are not used."""
+
+    sigmas: tf.Tensor  # (S,) float64
+    grad_step: tf.Tensor  # () float64
+    scales: tf.Tensor  # (S,) float64
+
+    @property
+    def idgi(self) -> bool:
+        return False
+
+    def n_pairs(self, ends: Sequence[tf.Tensor]) -> tf.Tensor:
+        return tf.shape(ends[0], out_type=tf.int64)[0] * tf.size(self.sigmas, out_type=tf.int64)
+
+    def chunk(
+        self, starts: Sequence[tf.Tensor], ends: Sequence[tf.Tensor], lo: tf.Tensor, hi: tf.Tensor
+    ) -> Chunk:
+        n_steps = tf.size(self.sigmas, out_type=tf.int64)
+        pairs = tf.range(lo, hi)
+        sample_ids, step_ids = pairs // n_steps, pairs % n_steps
+        images = tf.gather(ends[0], sample_ids)
+        sigmas = tf.gather(self.sigmas, step_ids)
+        points = gaussian_blur(images, sigmas)
+        nudged = gaussian_blur(images, sigmas + self.grad_step)
+        scales = tf.reshape(tf.gather(self.scales, step_ids), [-1, 1, 1, 1])
+        factors = [tf.cast((nudged - points) * scales, ends[0].dtype)]
+        weights = tf.ones(tf.shape(pairs), ends[0].dtype)
+        return Chunk(
+            sample_ids, hi % n_steps == 0, [tf.cast(points, ends[0].dtype)], weights, factors
+        )
+
+    def finish(
+        self, sums: tf.Tensor, starts: tf.Tensor, ends: tf.Tensor, rows: slice, many: bool
+    ) -> tf.Tensor:
+        return sums  # the chunks carried each point's direction
+
+
 class Idgi(NamedTuple):
     """The points of ``plan``, summed as IDGI (Yang et al., 2023) instead of as a quadrature.
 
@@ -219,17 +261,18 @@ class SpanPlans(Protocol):
 
 
 class SamePlan(NamedTuple):
-    """One plan for every span: the shared steps of Integrated Gradients."""
+    """One plan for every span: the shared steps of Integrated Gradients, or Blur IG's."""
 
-    plan: SharedSteps
+    plan: SharedSteps | BlurSteps
     starts_per_sample: bool = True
     made_per_span: bool = False
 
     @property
     def pairs_per_sample(self) -> int:
-        return len(self.plan.alphas)
+        steps = self.plan.alphas if isinstance(self.plan, SharedSteps) else self.plan.sigmas
+        return len(steps)
 
-    def for_span(self, first: int, stop: int) -> SharedSteps:
+    def for_span(self, first: int, stop: int) -> SharedSteps | BlurSteps:
         return self.plan
 
 
