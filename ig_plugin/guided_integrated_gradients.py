@@ -31,8 +31,11 @@ class GuidedIntegratedGradients(ModelExplainer):
     gradient times each move; they add up to ``F(x) - F(x')`` up to the steps' discretisation.
 
     The semantics are those of PAIR saliency's ``GuidedIG`` (0.2.1): on the same model, inputs
-    and settings the attributions agree with it. PAIR walks one sample at a time; here every
-    sample of X walks at once, one compiled gradient pass per step for all of them.
+    and settings the attributions agree with it. PAIR walks one sample at a time; here the
+    samples of X walk together, one compiled gradient pass per step for all of them. The choice
+    of features at each step is discontinuous in the gradients, so the last-digit differences
+    of float32 gradients computed in batches of another size can send a sample along a slightly
+    different path (see :doc:`path_methods`).
 
     On a linear model, and with ``fraction=1`` (every feature moves together: the straight line
     with a left Riemann sum), Guided IG is Integrated Gradients.
@@ -54,7 +57,8 @@ class GuidedIntegratedGradients(ModelExplainer):
         A function applied to the model's predictions on X that returns the target of each
         sample, e.g. ``functools.partial(np.argmax, axis=1)``.
     internal_batch_size
-        Most path points per gradient pass, and most samples per forward pass.
+        Most samples stepped together (one gradient pass per step for each block of them), and
+        most samples per forward pass: the walks' memory grows with it, not with N.
     idgi
         Sum the guided path's steps as IDGI (Yang et al., 2023): step ``i``'s output change
         ``F(x_{i+1}) - F(x_i)`` goes to the features in proportion to ``g_i**2 / |g_i|**2``,

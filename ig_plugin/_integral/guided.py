@@ -4,9 +4,10 @@ At every step the features whose gradients are smallest in magnitude move toward
 kept within ``max_dist`` (in the path's fraction) of the straight line, until the path's L1
 distance to the input has shrunk by ``1 / n_steps`` of the whole; the attributions are the sums
 of ``gradient * move``. The semantics are PAIR saliency's ``guided_ig_impl`` (0.2.1), which walks
-one sample at a time; here every sample of X walks at once, each with its own path, and each step
-asks :meth:`~ig_plugin._engine.compiled.CompiledModel.gradients_at` for the gradients of all of
-them in one compiled pass per ``internal_batch_size`` points. The rest of a step is numpy on
+one sample at a time; here the samples of X walk together (``internal_batch_size`` at a time),
+each on its own path, and each step asks
+:meth:`~ig_plugin._engine.compiled.CompiledModel.gradients_at` for the gradients of all of them
+in one compiled pass. The rest of a step is numpy on
 ``(N, n_features)`` arrays, in float64 as in PAIR.
 """
 
@@ -111,11 +112,23 @@ def guided_attributions(
 
     ``paths`` holds one attributed tensor (the model's one input) and a rule of one target per
     sample; ``end_outputs`` are the explained outputs at X (float64, ``(N,)``), the path's last
-    point, which IDGI needs.
+    point, which IDGI needs. The samples walk in blocks of ``paths.batch_size``
+    (``internal_batch_size``), one gradient pass per step for a whole block, so the walks' state
+    (a few float64 copies of the block's features) is bounded whatever N.
 
     With ``settings.idgi`` the attributions are IDGI's on the guided path's points ``x_0`` (the
     baseline) to ``x_m`` (X): ``sum_i g_i**2 / |g_i|**2 * (F(x_{i+1}) - F(x_i))``.
     """
+    blocks = []
+    for first in range(0, paths.n_rows, paths.batch_size):
+        rows = np.arange(first, min(first + paths.batch_size, paths.n_rows))
+        block = paths if len(rows) == paths.n_rows else paths.subset(rows)
+        blocks.append(_walk(block, settings, end_outputs[rows]))
+    return np.concatenate(blocks)
+
+
+def _walk(paths: Paths, settings: GuidedSettings, end_outputs: np.ndarray) -> np.ndarray:
+    """:func:`guided_attributions` of one block of samples, all stepped together."""
     shape, dtype = paths.ends.ends[0].shape, paths.ends.ends[0].dtype
     n_rows = shape[0]
     inputs = paths.ends.ends[0].reshape(n_rows, -1).astype(np.float64)
