@@ -131,7 +131,7 @@ class BlurIntegratedGradients(ModelExplainer):
             ``F(x) - F(baselines)``.
         """
         arguments = ExplainArguments(X=X, target=target, forward_kwargs=forward_kwargs)
-        request = self._prepare(arguments)
+        request, _ = self._prepare(arguments)
         blurred = self._most_blurred(request.inputs.arrays[0])
         predictions, paths = self._paths(request, (blurred,))
         changes, _ = output_changes(paths.rule, predictions, paths.start_outputs())
@@ -140,8 +140,9 @@ class BlurIntegratedGradients(ModelExplainer):
             arguments, request, predictions, paths.rule, attributions, changes, baselines=blurred
         )
 
-    def _prepare(self, arguments: ExplainArguments) -> Request:
-        """The shared checks, and X as one input of float images ``(N, H, W, C)``."""
+    def _prepare(self, arguments: ExplainArguments) -> tuple[Request, tuple[np.ndarray, ...]]:
+        """The shared checks, and X as one input of float images ``(N, H, W, C)``; no path
+        starts to check (they are X's blurred images, made later, in TensorFlow)."""
         request = self._request(arguments)
         check_one_float_input(request, type(self).__name__)
         images = request.inputs.arrays[0]
@@ -150,7 +151,7 @@ class BlurIntegratedGradients(ModelExplainer):
                 "BlurIntegratedGradients explains images: X must have shape (N, H, W, C), "
                 f"blurred over H and W. Received: X of shape {images.shape}."
             )
-        return request
+        return request, ()
 
     def _most_blurred(self, images: np.ndarray) -> np.ndarray:
         """Every image at the path's last sigma (``max_sigma``; its square root with

@@ -20,7 +20,7 @@ from concurrency import run_together
 from image_models import images, pair_call_model, relative_l1, small_cnn
 from scipy import ndimage
 
-from ig_plugin import BlurIntegratedGradients
+from ig_plugin import BlurIntegratedGradients, NoiseTunnel
 from ig_plugin._engine.blur import gaussian_blur
 
 SHAPE = (9, 7, 2)
@@ -204,3 +204,13 @@ def test_inputs_that_are_not_images_are_refused_before_tensorflow_runs(counting)
     with pytest.raises(ValueError, match=r"\(N, H, W, C\)"):
         explainer.explain(np.ones((2, 3), dtype="float32"), target=0)
     assert counting.calls == 0
+
+
+def test_noise_tunnel_without_noise_is_the_explainer_itself(cnn, cnn_images):
+    explainer = BlurIntegratedGradients(cnn, max_sigma=4.0, n_steps=8)
+    tunnel = NoiseTunnel(explainer, nt_samples=2, stdevs=0.0)
+    tunnel.validate(cnn_images, target=1)
+    smoothed = tunnel.explain(cnn_images, target=1)
+    plain = explainer.explain(cnn_images, target=1)
+    np.testing.assert_allclose(smoothed.attributions[0], plain.attributions[0], rtol=1e-6)
+    np.testing.assert_allclose(smoothed.deltas, plain.deltas, atol=1e-6)

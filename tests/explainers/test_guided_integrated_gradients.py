@@ -15,7 +15,7 @@ from concurrency import run_together
 from image_models import images, pair_call_model, relative_l1, small_cnn
 from models import multi_input_mlp, power_sum_model, seeded_floats
 
-from ig_plugin import GuidedIntegratedGradients, IntegratedGradients
+from ig_plugin import GuidedIntegratedGradients, IntegratedGradients, NoiseTunnel
 
 
 @pytest.fixture(scope="module")
@@ -177,3 +177,13 @@ def test_bad_inputs_are_refused_before_tensorflow_runs(counting):
     with pytest.raises(ValueError, match="target"):
         explainer.explain(seeded_floats((2, 3), 1), target=[0, 1, 1])
     assert counting.calls == 0
+
+
+def test_noise_tunnel_without_noise_is_the_explainer_itself(cnn, cnn_images):
+    explainer = GuidedIntegratedGradients(cnn, n_steps=8)
+    tunnel = NoiseTunnel(explainer, nt_samples=2, stdevs=0.0)
+    tunnel.validate(cnn_images, target=1)
+    smoothed = tunnel.explain(cnn_images, target=1, baselines=0.1)
+    plain = explainer.explain(cnn_images, target=1, baselines=0.1)
+    np.testing.assert_allclose(smoothed.attributions[0], plain.attributions[0], rtol=1e-6)
+    np.testing.assert_allclose(smoothed.deltas, plain.deltas, atol=1e-6)
