@@ -14,14 +14,18 @@ from ig_plugin._version import __version__
 
 if TYPE_CHECKING:
     from ig_plugin._model.layers import LayerState
+    from ig_plugin.blur_integrated_gradients import BlurIntegratedGradients
     from ig_plugin.expected_gradients import ExpectedGradients
+    from ig_plugin.guided_integrated_gradients import GuidedIntegratedGradients
     from ig_plugin.integrated_gradients import IntegratedGradients
     from ig_plugin.noise_tunnel import NoiseTunnel
     from ig_plugin.xrai import XRAI
 
 #: Public name -> the module that defines it.
 _LAZY = {
+    "BlurIntegratedGradients": "ig_plugin.blur_integrated_gradients",
     "ExpectedGradients": "ig_plugin.expected_gradients",
+    "GuidedIntegratedGradients": "ig_plugin.guided_integrated_gradients",
     "IntegratedGradients": "ig_plugin.integrated_gradients",
     "LayerState": "ig_plugin._model.layers",
     "NoiseTunnel": "ig_plugin.noise_tunnel",
@@ -33,7 +37,9 @@ register()
 
 __all__ = [
     "XRAI",
+    "BlurIntegratedGradients",
     "ExpectedGradients",
+    "GuidedIntegratedGradients",
     "IntegratedGradients",
     "LayerState",
     "NoiseTunnel",
