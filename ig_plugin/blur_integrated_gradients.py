@@ -12,6 +12,7 @@ from alibi.api.interfaces import Explanation
 
 from ig_plugin._engine.blur import gaussian_blur
 from ig_plugin._explainer.base import ModelExplainer, whitebox_local_meta
+from ig_plugin._explainer.registry import saved_explainer
 from ig_plugin._integral.blur_path import BlurSettings, blur_plans, sigmas
 from ig_plugin._integral.completeness import output_changes
 from ig_plugin._integral.driver import integrate
@@ -20,6 +21,7 @@ from ig_plugin._request import checks
 from ig_plugin._request.request import ExplainArguments, Request, check_one_float_input
 
 
+@saved_explainer()
 class BlurIntegratedGradients(ModelExplainer):
     """Blur Integrated Gradients (Xu et al., CVPR 2020) for TensorFlow/Keras image models.
 

@@ -11,6 +11,7 @@ from alibi.api.interfaces import Explanation
 
 from ig_plugin._engine.select import explained
 from ig_plugin._explainer.base import ModelExplainer, whitebox_local_meta
+from ig_plugin._explainer.registry import saved_explainer
 from ig_plugin._integral.completeness import output_changes
 from ig_plugin._integral.guided import GuidedSettings, guided_attributions
 from ig_plugin._model.layers import choose_layer
@@ -19,6 +20,7 @@ from ig_plugin._request.baselines import normalise_baselines
 from ig_plugin._request.request import ExplainArguments, Request, check_one_float_input
 
 
+@saved_explainer()
 class GuidedIntegratedGradients(ModelExplainer):
     """Guided Integrated Gradients (Kapishnikov et al., CVPR 2021) for TensorFlow/Keras models.
 

@@ -10,7 +10,14 @@ import numpy as np
 import pytest
 from xrai_cases import SHAPE, cnn, random_masks, smooth_images
 
-from ig_plugin import XRAI, ExpectedGradients, IntegratedGradients, NoiseTunnel
+from ig_plugin import (
+    XRAI,
+    BlurIntegratedGradients,
+    ExpectedGradients,
+    GuidedIntegratedGradients,
+    IntegratedGradients,
+    NoiseTunnel,
+)
 from ig_plugin._explainer import saving
 from ig_plugin._explainer.registry import load_saved, model_explainer, registered
 
@@ -28,6 +35,8 @@ def saved(tmp_path_factory):
         "IntegratedGradients": ig,
         "ExpectedGradients": ExpectedGradients(model, X, n_samples=4, seed=0),
         "NoiseTunnel": NoiseTunnel(ig, nt_samples=2, stdevs=0.1, seed=0),
+        "GuidedIntegratedGradients": GuidedIntegratedGradients(model, n_steps=4, idgi=True),
+        "BlurIntegratedGradients": BlurIntegratedGradients(model, max_sigma=2.0, n_steps=4),
         "XRAI": XRAI(NoiseTunnel(ig, nt_samples=2, seed=1), random_masks(6, SHAPE[:2], 0), 2),
     }
     for name, explainer in explainers.items():

@@ -11,7 +11,14 @@ import numpy as np
 import pytest
 from xrai_cases import SHAPE, cnn, random_masks, smooth_images
 
-from ig_plugin import XRAI, ExpectedGradients, IntegratedGradients, NoiseTunnel
+from ig_plugin import (
+    XRAI,
+    BlurIntegratedGradients,
+    ExpectedGradients,
+    GuidedIntegratedGradients,
+    IntegratedGradients,
+    NoiseTunnel,
+)
 from ig_plugin._regions.ranking import rank_regions
 from ig_plugin._regions.segments import felzenszwalb_masks
 
@@ -101,12 +108,14 @@ def test_equals_pair_with_given_segments(ig, images, area_threshold):
     assert_same_as_pair(explanation, images, masks, min_pixel_diff=3, area_threshold=area_threshold)
 
 
-def test_equals_pair_over_expected_gradients_and_noise_tunnel(model, images):
+def test_equals_pair_over_other_explainers(model, images):
     background = smooth_images(4, seed=9)
     masks = random_masks(20, SHAPE[:2], 3)
     for base in (
         ExpectedGradients(model, background, n_samples=8, seed=1),
         NoiseTunnel(IntegratedGradients(model, n_steps=8), nt_samples=2, stdevs=0.1, seed=2),
+        GuidedIntegratedGradients(model, n_steps=8),
+        BlurIntegratedGradients(model, max_sigma=3.0, n_steps=8, idgi=True),
     ):
         explanation = XRAI(base, segments=masks, min_pixel_diff=2).explain(images, target=0)
         assert_same_as_pair(explanation, images, [masks] * len(images), min_pixel_diff=2)
