@@ -101,6 +101,11 @@ def test_save_and_load_keep_idgi(mlp, mlp_data, tmp_path, how):
     np.testing.assert_allclose(loaded.explain(mlp_data, target=0).attributions[0], before)
 
 
+def test_the_params_are_alibis_unless_idgi(mlp):
+    assert "idgi" not in IntegratedGradients(mlp).meta["params"]
+    assert IntegratedGradients(mlp, idgi=True).meta["params"]["idgi"] is True
+
+
 def test_an_explainer_saved_by_0_1_0_has_idgi_false():
     loaded = IntegratedGradients.load(SAVED_BY_0_1_0 / "target_fn", build_model())
     assert loaded.idgi is False
