@@ -120,8 +120,10 @@ class IntegratedGradients(ModelExplainer):
             n_steps=self.n_steps,
             internal_batch_size=self.internal_batch_size,
             layer=choice.meta,
-            idgi=self.idgi,
         )
+        # Only where it departs from alibi's IG: by default the params are alibi's own.
+        if self.idgi:
+            self.meta["params"].update(idgi=True)
         if self.n_steps == checks.AUTO:
             self.meta["params"].update(tolerance=self.tolerance, max_steps=self.max_steps)
         self._attach(model, layer, choice)

@@ -94,9 +94,15 @@ def integrate(
         weights = part.weights
         if plan.idgi:
             idgi = idgi_terms(
-                grads, scalars, part.sample_ids, part.last_is_complete, list(pending[1:]),
-                pending[0], cast(Idgi, plan).sign, many,
-            )  # fmt: skip
+                grads,
+                scalars,
+                part.sample_ids,
+                part.last_is_complete,
+                pending=list(pending[1:]),
+                pending_output=pending[0],
+                sign=cast(Idgi, plan).sign,
+                many=many,
+            )
             grads, weights = idgi.terms, tf.ones_like(part.weights)
             carries = tuple(c + o for c, o in zip(carries, idgi.opening, strict=True))
             pending = (idgi.pending_output, *idgi.pending)

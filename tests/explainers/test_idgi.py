@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from concurrency import run_together
+from models import multi_input_mlp, seeded_floats
 from saved_explainers import SAVED_BY_0_1_0, build_model
 
 from ig_plugin import IntegratedGradients
@@ -101,6 +102,11 @@ def test_save_and_load_keep_idgi(mlp, mlp_data, tmp_path, how):
     np.testing.assert_allclose(loaded.explain(mlp_data, target=0).attributions[0], before)
 
 
+def test_the_params_are_alibis_unless_idgi(mlp):
+    assert "idgi" not in IntegratedGradients(mlp).meta["params"]
+    assert IntegratedGradients(mlp, idgi=True).meta["params"]["idgi"] is True
+
+
 def test_an_explainer_saved_by_0_1_0_has_idgi_false():
     loaded = IntegratedGradients.load(SAVED_BY_0_1_0 / "target_fn", build_model())
     assert loaded.idgi is False
@@ -129,3 +135,23 @@ def test_one_explainer_in_many_threads(mlp, mlp_data):
 def test_bad_settings_are_refused(mlp, kwargs, error, match):
     with pytest.raises(error, match=match):
         IntegratedGradients(mlp, **kwargs)
+
+
+def test_several_inputs_share_one_normalisation():
+    """The squares are normalised over every feature of every input: the sums over both inputs
+    add up to the output change, and neither input's sums do alone."""
+    model = multi_input_mlp(seed=4)
+    X = [seeded_floats((5, 3), seed=5), seeded_floats((5, 2), seed=6)]
+    explanation = IntegratedGradients(model, n_steps=6, internal_batch_size=4, idgi=True).explain(
+        X, target=0
+    )
+    np.testing.assert_allclose(explanation.deltas, 0.0, atol=1e-6)
+    assert np.abs(explanation.attributions[1].sum(axis=1)).max() > 1e-3
+
+
+def test_a_layer_path_adds_up_exactly(mlp, mlp_data):
+    explainer = IntegratedGradients(
+        mlp, layer=lambda model: model.layers[1], n_steps=5, internal_batch_size=3, idgi=True
+    )
+    explanation = explainer.explain(mlp_data, target=1, baselines=0.5)
+    np.testing.assert_allclose(explanation.deltas, 0.0, atol=1e-6)
