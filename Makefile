@@ -8,11 +8,11 @@ TF_REQUIREMENT ?= tensorflow-cpu>=2.14
 # (ig_plugin[ray]), MLServer (ig_plugin[serve]) and the V2 clients its tests use
 # (ig_plugin[serve-clients]), so that `make test` runs the Ray and server tests too. The two extra
 # Keras stacks leave them out; those tests skip there.
-EXTRAS ?= dev,ray,serve,serve-clients
+EXTRAS ?= dev,ray,serve,serve-clients,xrai,pair
 PYTHON := $(VENV)/bin/python
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install test lint demo examples docs benchmark benchmark-smoke benchmark-serving test-alibi-runtime test-stacks test-tf-keras test-tf2.14 test-captum test-keras-hub benchmark-sequences benchmark-expected-gradients benchmark-metrics clean
+.PHONY: install test lint demo examples docs benchmark benchmark-smoke benchmark-serving test-alibi-runtime test-stacks test-tf-keras test-tf2.14 test-captum test-keras-hub benchmark-sequences benchmark-expected-gradients benchmark-metrics benchmark-path-methods clean
 
 $(PYTHON):
 	python3 -m venv $(VENV)
@@ -135,6 +135,13 @@ benchmark-metrics:
 		"quantus==0.6.0" "numpy<2"
 	$(STACKS)/metrics/bin/python -m pytest tests/parity/test_quantus_metrics.py
 	$(STACKS)/metrics/bin/python benchmarks/metrics.py
+
+# Guided IG and Blur IG against PAIR saliency 0.2.1 (the `pair` extra) on the same CNN, N = 32,
+# with peak memory by N. Not in CI; about ten minutes. Writes
+# benchmarks/results/path_methods.{json,rst}, which the docs' path methods page includes.
+benchmark-path-methods: install
+	$(PYTHON) -m pip install -q -e ".[pair]"
+	$(PYTHON) benchmarks/path_methods.py
 
 clean:
 	rm -rf $(VENV) $(STACKS) build dist *.egg-info examples/output .pytest_cache .mypy_cache .ruff_cache

@@ -14,22 +14,37 @@ from ig_plugin._version import __version__
 
 if TYPE_CHECKING:
     from ig_plugin._model.layers import LayerState
+    from ig_plugin.blur_integrated_gradients import BlurIntegratedGradients
     from ig_plugin.expected_gradients import ExpectedGradients
+    from ig_plugin.guided_integrated_gradients import GuidedIntegratedGradients
     from ig_plugin.integrated_gradients import IntegratedGradients
     from ig_plugin.noise_tunnel import NoiseTunnel
+    from ig_plugin.xrai import XRAI
 
 #: Public name -> the module that defines it.
 _LAZY = {
+    "BlurIntegratedGradients": "ig_plugin.blur_integrated_gradients",
     "ExpectedGradients": "ig_plugin.expected_gradients",
+    "GuidedIntegratedGradients": "ig_plugin.guided_integrated_gradients",
     "IntegratedGradients": "ig_plugin.integrated_gradients",
     "LayerState": "ig_plugin._model.layers",
     "NoiseTunnel": "ig_plugin.noise_tunnel",
+    "XRAI": "ig_plugin.xrai",
 }
 
 # Explainers saved by 0.1.0 name two private modules that have moved.
 register()
 
-__all__ = ["ExpectedGradients", "IntegratedGradients", "LayerState", "NoiseTunnel", "__version__"]
+__all__ = [
+    "XRAI",
+    "BlurIntegratedGradients",
+    "ExpectedGradients",
+    "GuidedIntegratedGradients",
+    "IntegratedGradients",
+    "LayerState",
+    "NoiseTunnel",
+    "__version__",
+]
 
 
 def __getattr__(name: str) -> Any:

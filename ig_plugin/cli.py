@@ -84,7 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     explain.add_argument("--output", "-o", required=True, type=Path, metavar="OUT", help=".npz")
     explain.add_argument(
-        "--explainer", type=Path, metavar="FOLDER", help="a folder from IntegratedGradients.save"
+        "--explainer",
+        type=Path,
+        metavar="FOLDER",
+        help="a folder saved by an ig_plugin explainer (IntegratedGradients, XRAI, ...)",
     )
     targets = explain.add_mutually_exclusive_group()
     targets.add_argument("--target", type=_non_negative_int, help="one target for every row")

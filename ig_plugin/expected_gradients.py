@@ -12,6 +12,7 @@ from alibi.api.interfaces import Explanation
 from ig_plugin._engine.plans import PlanPerSpan
 from ig_plugin._engine.select import explained
 from ig_plugin._explainer.base import ModelExplainer, whitebox_local_meta
+from ig_plugin._explainer.registry import saved_explainer
 from ig_plugin._integral.draws import every_row_plan, fresh_entropy, sampled_plan
 from ig_plugin._integral.driver import integrate
 from ig_plugin._integral.quadrature import quadrature
@@ -23,6 +24,7 @@ from ig_plugin._request.inputs import ArrayOrList
 from ig_plugin._request.request import ExplainArguments, Request
 
 
+@saved_explainer()
 class ExpectedGradients(ModelExplainer):
     """Expected Gradients (Erion et al., 2021), the method of shap's ``GradientExplainer`` and
     captum's ``GradientShap``, for TensorFlow/Keras models.

@@ -13,6 +13,7 @@ from alibi.api.interfaces import Explainer, Explanation
 
 from ig_plugin._explainer import saving
 from ig_plugin._explainer.base import ModelExplainer, whitebox_local_meta
+from ig_plugin._explainer.registry import saved_explainer
 from ig_plugin._integral.draws import fresh_entropy
 from ig_plugin._integral.smoothing import RunningMoments, Smoother, noisy_copy
 from ig_plugin._model.signature import signature_of
@@ -21,6 +22,7 @@ from ig_plugin._request.inputs import ArrayOrList
 from ig_plugin._request.targets import choose_rule
 
 
+@saved_explainer(wraps="explainer")
 class NoiseTunnel(Explainer):
     """Smooth the attributions of an explainer over noisy copies of X (Smilkov et al., 2017;
     Adebayo et al., 2018), with captum's ``NoiseTunnel`` names and meanings.

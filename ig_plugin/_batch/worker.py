@@ -98,8 +98,9 @@ class BatchExplainer:
     model_uri
         A Keras model file (.keras or .h5) this process can read.
     explainer_uri
-        A folder written by :meth:`ig_plugin.IntegratedGradients.save`, or None for a new
-        explainer built from ``settings``.
+        A folder written by the ``save`` of any ig_plugin explainer (IntegratedGradients,
+        ExpectedGradients, NoiseTunnel, XRAI, ...), or None for a new IntegratedGradients built
+        from ``settings``.
     settings
         The new explainer's arguments; must be empty with ``explainer_uri``.
     columns
@@ -121,6 +122,7 @@ class BatchExplainer:
         settings.check_for(explainer_uri)
         import tensorflow as tf
 
+        from ig_plugin._explainer.registry import load_saved, model_explainer
         from ig_plugin.integrated_gradients import IntegratedGradients
 
         if intra_op_threads is not None:
@@ -131,17 +133,21 @@ class BatchExplainer:
         self.model = load_model(model_uri)
         if explainer_uri is None:
             self.explainer = IntegratedGradients(self.model, **settings.given())
-        else:
-            self.explainer = IntegratedGradients.load(explainer_uri, self.model)
-        if columns.target is not None and self.explainer.target_fn is not None:
+        else:  # any saved ig_plugin explainer, loaded by the class its folder names
+            self.explainer = load_saved(explainer_uri, self.model)
+        # The explainer of the model (the wrapped one, for NoiseTunnel and XRAI): its layer
+        # and target_fn are the ones that apply.
+        self._model_explainer = model_explainer(self.explainer)
+        if columns.target is not None and self._model_explainer.target_fn is not None:
             raise ValueError(
                 "The saved explainer has a target_fn, which picks the targets itself: pass no "
                 "targets with it."
             )
-        if columns.target is None and self.explainer.target_fn is None:
+        if columns.target is None and self._model_explainer.target_fn is None:
             # Rows without targets: a classifier explains the class it predicts, chosen from the
             # predictions explain computes anyway (and its explanations' meta says so).
-            self.explainer.target_fn = predicted_class
+            self.explainer = self.explainer.with_target_fn(predicted_class)
+            self._model_explainer = model_explainer(self.explainer)
         self.columns = columns
         self._output_shape: tuple[int, ...] | None = None  # per sample, from one row
 
@@ -165,7 +171,7 @@ class BatchExplainer:
                 f"The model has {len(declared)} inputs; batch explanations support models with "
                 "one input."
             )
-        return normalise_inputs(rows, signature, self.explainer.layer is not None).arrays[0]
+        return normalise_inputs(rows, signature, self._model_explainer.layer is not None).arrays[0]
 
     def check_shape(self, shape: tuple[int, ...], name: str) -> None:
         """A ValueError giving ``name``'s whole ``shape`` if its rows are not shaped like the
@@ -213,7 +219,7 @@ class BatchExplainer:
         output_shape = self._output_shape_of(first_rows)  # checks the rows against the model
         if targets is not None:
             target_rule(normalise_target(targets, len(targets)), output_shape)
-        elif self.explainer.target_fn is predicted_class and len(output_shape) > 1:
+        elif self._model_explainer.target_fn is predicted_class and len(output_shape) > 1:
             raise ValueError(
                 f"The model's output has shape {output_shape} per sample: give targets, one row "
                 f"of {len(output_shape)} indices per sample."

@@ -10,16 +10,22 @@ finished attributions, whatever the number of samples or of points per path.
 
 With several targets per sample (``scalars_at`` returning ``(n_pairs, K)``), one forward pass
 serves all K: the gradients are a batch Jacobian, and every sum gains a K axis after the sample.
+
+A plan with ``idgi`` (:class:`ig_plugin._engine.plans.Idgi`) has the loop sum IDGI's terms
+instead, from the gradients and the outputs that the same forward pass gives; the last point of
+a chunk whose sample goes on waits for the next chunk's first output, so one more carry holds
+its squared-gradient shares and its output.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import cast
 
 import tensorflow as tf
 
-from ig_plugin._engine.path_math import settle, weighted_sums
-from ig_plugin._engine.plans import Plan
+from ig_plugin._engine.path_math import idgi_terms, settle, weighted_sums
+from ig_plugin._engine.plans import Idgi, Plan
 from ig_plugin._engine.progress import report
 
 #: ``scalars_at(points, sample_ids)``: the explained output at each point, ``(n_pairs,)`` or, for
@@ -80,12 +86,27 @@ def integrate(
     stop = plan.n_pairs(ends)
     n_chunks = (stop + chunk_size - 1) // chunk_size
 
-    def body(chunk: tf.Tensor, carries: tuple, finished: tuple) -> tuple:
+    def body(chunk: tf.Tensor, carries: tuple, finished: tuple, pending: tuple) -> tuple:
         lo = chunk * chunk_size
         hi = tf.minimum(lo + chunk_size, stop)
         part = plan.chunk(starts, ends, lo, hi)
-        grads, _ = gradients(scalars_at, part.points, part.sample_ids, many)
-        if part.factors is not None:
+        grads, scalars = gradients(scalars_at, part.points, part.sample_ids, many)
+        weights = part.weights
+        if plan.idgi:
+            idgi = idgi_terms(
+                grads,
+                scalars,
+                part.sample_ids,
+                part.last_is_complete,
+                pending=list(pending[1:]),
+                pending_output=pending[0],
+                sign=cast(Idgi, plan).sign,
+                many=many,
+            )
+            grads, weights = idgi.terms, tf.ones_like(part.weights)
+            carries = tuple(c + o for c, o in zip(carries, idgi.opening, strict=True))
+            pending = (idgi.pending_output, *idgi.pending)
+        elif part.factors is not None:
             # Per pair: gradient * factor, with a K axis to skip when there are targets.
             grads = [
                 g * (f[:, tf.newaxis] if many else f)
@@ -98,7 +119,7 @@ def integrate(
         for grad, carry, start, end, rows in zip(
             grads, carries, starts, ends, finished, strict=True
         ):
-            sums = weighted_sums(grad, segments, n_segments, part.weights)
+            sums = weighted_sums(grad, segments, n_segments, weights)
             done, carry = settle(tf.cast(sums, tf.float64), carry, part.last_is_complete)
             samples = slice(first, first + tf.shape(done, out_type=tf.int64)[0])
             done = plan.finish(done, start, end, samples, many)
@@ -106,7 +127,7 @@ def integrate(
             new_carries.append(carry)
         reports = [] if progress is None else [report(progress, hi - lo)]
         with tf.control_dependencies(reports):
-            return chunk + 1, tuple(new_carries), tuple(new_finished)
+            return chunk + 1, tuple(new_carries), tuple(new_finished), pending
 
     def sum_shape(end: tf.Tensor) -> tf.Tensor:
         """A sample's sum: the features, after a K axis with several targets."""
@@ -123,11 +144,14 @@ def integrate(
         )
         for end in ends
     )
+    # IDGI: the output at the last point of the previous chunk, and its squared-gradient shares.
+    output_shape = [] if n_targets is None else tf.reshape(n_targets, [1])
+    pending = (tf.zeros(output_shape, tf.float64), *carries) if plan.idgi else ()
     # One chunk at a time: parallel iterations would hold several chunks in memory.
-    _, _, finished = tf.while_loop(
+    _, _, finished, _ = tf.while_loop(
         lambda chunk, *_: chunk < n_chunks,
         body,
-        (tf.constant(0, tf.int64), carries, finished),
+        (tf.constant(0, tf.int64), carries, finished, pending),
         parallel_iterations=1,
     )
     # The last chunk ends with the last sample's pairs, so no sum is left open.

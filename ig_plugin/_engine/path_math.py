@@ -2,10 +2,13 @@
 
 Pure functions on tensors, used inside the compiled gradient loop of
 :mod:`ig_plugin._engine.compiled`: building a chunk's path points, summing weighted gradients per
-sample, carrying a sample's sum across chunks, and scaling finished sums by ``x - x'``.
+sample, carrying a sample's sum across chunks, scaling finished sums by ``x - x'``, and IDGI's
+terms (:func:`idgi_terms`), which weigh each gradient by the output change along its interval.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import tensorflow as tf
 
@@ -111,3 +114,84 @@ def chunk_points(
         return points
 
     return tf.cond(n_segments * n_steps <= 2 * n_pairs, whole_paths, own_points)
+
+
+def _per_pair(values: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
+    """``values`` ``(n, [K])`` reshaped to broadcast over ``like`` ``(n, [K,] *feature_shape)``."""
+    trailing = tf.ones([tf.rank(like) - tf.rank(values)], tf.int32)
+    return tf.reshape(values, tf.concat([tf.shape(values), trailing], axis=0))
+
+
+class IdgiTerms(NamedTuple):
+    """One chunk's IDGI terms, and what the next chunk needs from it.
+
+    Attributes
+    ----------
+    terms
+        Per attributed tensor ``(n_pairs, [K,] *feature_shape)`` float64: pair ``i``'s
+        ``g_i**2 / sum(g_i**2) * (F(x_{i+1}) - F(x_i))``, zero for a sample's last point and
+        for the chunk's last pair when its sample goes on into the next chunk.
+    opening
+        Per attributed tensor ``([K,] *feature_shape)``: the term of the previous chunk's last
+        pair, whose next point is this chunk's first; it belongs to this chunk's first sample.
+    pending, pending_output
+        This chunk's last pair's shares ``g**2 / sum(g**2)`` (zeros when its sample ends here)
+        and its output, for the next chunk's ``opening``.
+    """
+
+    terms: list
+    opening: list
+    pending: list
+    pending_output: tf.Tensor
+
+
+def idgi_terms(
+    grads: list,
+    scalars: tf.Tensor,
+    sample_ids: tf.Tensor,
+    last_is_complete: tf.Tensor,
+    pending: list,
+    pending_output: tf.Tensor,
+    sign: tf.Tensor,
+    many: bool,
+) -> IdgiTerms:
+    """IDGI (Yang et al., 2023) on one chunk of consecutive path points, sorted by sample and
+    in path order within a sample.
+
+    Each interval ``[x_i, x_{i+1}]`` of a path gives its output change ``F(x_{i+1}) - F(x_i)``
+    to the features in proportion to ``g_i**2``, ``g_i`` the gradient at ``x_i``; the squares
+    are normalised over every feature of every attributed tensor, so a sample's attributions
+    add up to ``F(x_m) - F(x_0)`` exactly, whatever the number of points (an interval whose
+    gradient is zero everywhere gives nothing). ``sign`` is -1 for paths that run from the
+    explained input towards the reference (Blur IG), so the sums are ``F(x_0) - F(x_m)``.
+
+    ``grads`` are per attributed tensor ``(n, [K,] *feature_shape)`` and ``scalars`` the outputs
+    ``(n, [K])`` at the chunk's points; ``pending`` and ``pending_output`` the previous chunk's
+    (see :class:`IdgiTerms`).
+    """
+    lead = 2 if many else 1
+    squares = [tf.square(tf.cast(g, tf.float64)) for g in grads]
+    norms = tf.add_n(
+        [
+            tf.reduce_sum(tf.reshape(s, tf.concat([tf.shape(s)[:lead], [-1]], axis=0)), axis=-1)
+            for s in squares
+        ]
+    )
+    outputs = tf.cast(scalars, tf.float64)
+    sign = tf.cast(sign, tf.float64)
+    goes_on = tf.concat([tf.equal(sample_ids[1:], sample_ids[:-1]), [False]], axis=0)
+    following = tf.concat([outputs[1:], outputs[-1:]], axis=0)
+    changes = tf.where(_per_pair(goes_on, outputs), following - outputs, 0.0) * sign
+    shares = tf.math.divide_no_nan(changes, norms)
+    terms = [s * _per_pair(shares, s) for s in squares]
+    change = (outputs[0] - pending_output) * sign  # ([K])
+    opening = [p * _per_pair(change[tf.newaxis], p[tf.newaxis])[0] for p in pending]
+    last = [
+        tf.where(
+            last_is_complete,
+            tf.zeros_like(s[-1]),
+            tf.math.divide_no_nan(s[-1], _per_pair(norms[-1:], s[-1:])[0]),
+        )
+        for s in squares
+    ]
+    return IdgiTerms(terms, opening, last, outputs[-1])

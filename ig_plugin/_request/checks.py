@@ -189,6 +189,24 @@ def check_auto_settings(
     return checked_tolerance, checked_max_steps
 
 
+def check_idgi(idgi: Any, method: str, n_steps: int | str) -> bool:
+    """``idgi`` as a bool; with True, ``method`` at its default and an int ``n_steps``: IDGI
+    sums over the intervals between ``n_steps + 1`` uniform points, with no quadrature rule."""
+    checked = check_bool("idgi", idgi)
+    if checked and n_steps == AUTO:
+        raise ValueError(
+            "`n_steps` must be an int with idgi=True: IDGI is exact for any number of uniform "
+            "points, so there is no error to refine. Received: n_steps='auto'"
+        )
+    if checked and method != "gausslegendre":
+        raise ValueError(
+            "`method` has no effect with idgi=True, which sums over the intervals between "
+            "n_steps + 1 uniform points: leave method at its default. "
+            f"Received: method={method!r}"
+        )
+    return checked
+
+
 def check_internal_batch_size(internal_batch_size: Any) -> int:
     return int(check_scalar("internal_batch_size", internal_batch_size, least=1))
 

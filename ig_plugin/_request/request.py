@@ -142,3 +142,22 @@ def prepare_request(explainer: ExplainsAModel, arguments: ExplainArguments) -> R
         call=ModelCall(inputs.layout, pick, to_inputs and has_layer, transform),
         show_progress=show_progress,
     )
+
+
+def check_one_float_input(request: Request, method: str) -> None:
+    """Refuse models with several inputs and X that is not floating point.
+
+    Raises
+    ------
+    ValueError
+        The model takes several inputs.
+    TypeError
+        X is not floating point.
+    """
+    arrays = request.inputs.arrays
+    if len(arrays) != 1:
+        raise ValueError(
+            f"{method} explains models with one input. Received: X with {len(arrays)} inputs."
+        )
+    if arrays[0].dtype.kind != "f":
+        raise TypeError(f"{method} needs X of floats. Received: X of dtype {arrays[0].dtype}.")

@@ -71,7 +71,7 @@ class ServedExplainer:
     model
         The Keras model.
     explainer
-        Its explainer: one of the classes in :data:`~ig_plugin.serving._explainers.SERVED`.
+        Its explainer: any ig_plugin explainer (:mod:`ig_plugin._explainer.registry`).
     signature
         What the model declares about its inputs and output.
     max_samples, max_values
@@ -85,12 +85,11 @@ class ServedExplainer:
     max_values: int = DEFAULT_MAX_VALUES
 
     def __post_init__(self) -> None:
-        # The explainer of the model (the wrapped one, for NoiseTunnel): its layer, target_fn,
-        # internal_batch_size and explain arguments are the ones that apply.
-        self._model_explainer = _explainers.served_class(self.explainer).model_explainer(
-            self.explainer
-        )
+        # The explainer of the model (the wrapped one, for NoiseTunnel and XRAI): its layer,
+        # target_fn, internal_batch_size and explain arguments are the ones that apply.
+        self._model_explainer = _explainers.model_explainer(self.explainer)
         arguments = _explainers.explain_arguments(self.explainer)
+        self._takes = arguments
         self.rules = RequestRules(
             inputs=self.signature.inputs,
             parameters=frozenset(name for name in PARAMETERS if name in arguments),
@@ -137,6 +136,9 @@ class ServedExplainer:
             "attribute_to_layer_inputs": call.attribute_to_layer_inputs,
             "output": call.output,
         }
+        # Only what the explainer's explain takes (Guided IG and Blur IG take no layer or
+        # output arguments); decode_request has refused a request that gives the others.
+        arguments = {name: value for name, value in arguments.items() if name in self._takes}
         if call.baselines is not None:  # decode_request let it through: the explainer takes it
             arguments["baselines"] = call.baselines
         if call.target is not None:

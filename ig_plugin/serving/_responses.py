@@ -19,9 +19,9 @@ from mlserver.types import InferenceResponse, ResponseOutput
 from ig_plugin._model.signature import TensorSpec
 
 #: Per-sample arrays of ``Explanation.data`` that only some explanations hold, sent as tensors of
-#: the same names: ``n_steps`` and ``error_estimates`` of ``n_steps="auto"``, and Expected
-#: Gradients' ``expected_value``.
-OPTIONAL_OUTPUTS = ("n_steps", "error_estimates", "expected_value")
+#: the same names: ``n_steps`` and ``error_estimates`` of ``n_steps="auto"``, Expected
+#: Gradients' ``expected_value``, and XRAI's ``regions`` (each pixel's region rank).
+OPTIONAL_OUTPUTS = ("n_steps", "error_estimates", "expected_value", "regions")
 
 
 def attribution_names(n_tensors: int, specs: Sequence[TensorSpec], to_layer: bool) -> list[str]:

@@ -24,10 +24,18 @@ from batch_cases import (
     run_command,
 )
 from compat import keras
+from xrai_cases import SHAPE, cnn, random_masks, smooth_images
 
 import ig_plugin._batch.files
 import ig_plugin.cli
-from ig_plugin import IntegratedGradients
+from ig_plugin import (
+    XRAI,
+    BlurIntegratedGradients,
+    ExpectedGradients,
+    GuidedIntegratedGradients,
+    IntegratedGradients,
+    NoiseTunnel,
+)
 from ig_plugin._batch.rows import Collector
 from ig_plugin._batch.signals import Terminated, sigterm_raises
 from ig_plugin._batch.worker import BatchExplainer
@@ -434,3 +442,51 @@ def test_a_worker_given_no_targets_explains_the_predicted_class_and_its_meta_say
     # The explanations' metadata names the rule that chose the targets (it said None before).
     params = worker.explainer.explain(case.X[:2]).meta["params"]
     assert params["target_fn"] == "ig_plugin._request.targets.predicted_class"
+
+
+# --- any saved explainer --------------------------------------------------------------------
+
+
+def _saved_explainers(case):
+    """Each kind of saved explainer the command line must load, built in this process."""
+    background = case.X[-8:]
+    ig = IntegratedGradients(case.model, n_steps=8)
+    return {
+        "expected-gradients": ExpectedGradients(case.model, background, n_samples=8, seed=3),
+        "noise-tunnel": NoiseTunnel(ig, nt_samples=3, stdevs=0.3, seed=4),
+        "guided-ig": GuidedIntegratedGradients(cnn(), n_steps=8),
+        "blur-ig": BlurIntegratedGradients(cnn(), max_sigma=3.0, n_steps=8),
+        "xrai": XRAI(IntegratedGradients(cnn(), n_steps=8), random_masks(12, SHAPE[:2], 0), 4),
+    }
+
+
+@pytest.mark.parametrize(
+    "kind", ["expected-gradients", "noise-tunnel", "guided-ig", "blur-ig", "xrai"]
+)
+def test_any_saved_explainer_is_loaded_by_its_class(case, tmp_path, kind):
+    explainer = _saved_explainers(case)[kind]
+    explainer.save(tmp_path / kind)
+    if kind in ("guided-ig", "blur-ig", "xrai"):  # images
+        keras_file, X = tmp_path / "cnn.keras", smooth_images(5, seed=2)
+        explainer.model.save(keras_file)
+        np.save(tmp_path / "images.npy", X)
+        data = tmp_path / "images.npy"
+        # XRAI over IG is batch-invariant: two images at a time. Guided IG's path can depend
+        # on the batch (float32 gradients), so one batch as in the reference.
+        batch_size = "2" if kind == "xrai" else "8"
+    else:  # seeded draws are numbered within a batch: one batch, as in the reference
+        keras_file, X, batch_size, data = case.model_path, case.X, str(N_ROWS), case.data_path
+    output = tmp_path / "out.npz"
+    argv = ["explain", str(keras_file), str(data), "-o", str(output), "--explainer"]
+    assert main([*argv, str(tmp_path / kind), "--batch-size", batch_size, "--no-progress"]) == 0
+    target = np.argmax(explainer.model(X).numpy(), axis=1)
+    expected = explainer.explain(X, target=target)
+    assert_matches(
+        output,
+        {
+            "attributions": expected.attributions[0],
+            "deltas": expected.deltas,
+            "predictions": expected.predictions,
+            "target": expected.target,
+        },
+    )

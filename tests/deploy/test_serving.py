@@ -35,7 +35,12 @@ TIMEOUT_S = 120
 NUMPY_TYPES = {"FP32": "float32", "FP64": "float64", "INT32": "int32", "INT64": "int64"}
 
 #: Explanation data that only some explainers return, and their served dtypes.
-OPTIONAL_OUTPUTS = {"n_steps": "int64", "error_estimates": "float64", "expected_value": "float64"}
+OPTIONAL_OUTPUTS = {
+    "n_steps": "int64",
+    "error_estimates": "float64",
+    "expected_value": "float64",
+    "regions": "int64",
+}
 
 
 #: A user's own server settings, in the repository's settings.json. LocalServer leaves the file
@@ -151,6 +156,7 @@ X_CLASSIFIER = floats((5, 6), seed=1)
 X_REGRESSION = floats((4, 4), seed=2)
 CHEMISTRY, COLOUR = floats((3, 5), seed=3), floats((3, 3), seed=4)
 TOKENS = token_ids(4, seed=5)
+IMAGES = floats((3, 8, 8, 1), seed=6)
 
 CASES = {
     "classifier, no target: argmax": (
@@ -188,6 +194,12 @@ CASES = {
         [tensor("x", X_CLASSIFIER)],
         {"target": 2, "baselines": 0.5},
         lambda smooth: smooth.explain(X_CLASSIFIER, target=2, baselines=0.5),
+    ),
+    "XRAI over IG, no target: argmax, with the regions": (
+        "xrai",
+        [tensor("image", IMAGES)],
+        None,
+        lambda xrai: xrai.explain(IMAGES, target=argmax_target(xrai, IMAGES)),
     ),
     "regression": (
         "regression",

@@ -18,8 +18,9 @@ from mlserver.repository.load import load_model_settings
 from mlserver.types import InferenceRequest
 from models import binary_model, functional_mlp, set_seeded_weights
 from serving_models import RUNTIME, floats
+from xrai_cases import cnn, smooth_images
 
-from ig_plugin import IntegratedGradients
+from ig_plugin import BlurIntegratedGradients, GuidedIntegratedGradients, IntegratedGradients
 from ig_plugin.serving import IntegratedGradientsRuntime
 from ig_plugin.serving._settings import read_settings
 
@@ -482,10 +483,41 @@ def test_a_saved_explainer_of_a_class_the_runtime_does_not_serve_is_refused(
     (tmp_path / "anchors").mkdir()
     with open(tmp_path / "anchors" / "meta.dill", "wb") as f:
         dill.dump({"name": "AnchorTabular"}, f)
+    with open(tmp_path / "anchors" / "explainer.dill", "wb") as f:
+        dill.dump({"an": "anchor explainer"}, f)
     settings = write_settings(
         tmp_path / "settings",
         uri="../anchors",
         extra={"model_uri": str(root / "classifier.keras")},
     )
-    with pytest.raises(ValueError, match=r"holds a saved 'AnchorTabular'; the runtime serves"):
+    with pytest.raises(
+        ValueError,
+        match=r"not hold a saved ig_plugin explainer: its metadata names 'AnchorTabular'",
+    ):
         asyncio.run(IntegratedGradientsRuntime(settings).load())
+
+
+@pytest.mark.parametrize("kind", ["guided-ig", "blur-ig"])
+def test_the_path_methods_are_served_from_their_saved_folders(tmp_path, kind):
+    model = cnn()
+    model.save(tmp_path / "cnn.keras")
+    explainer = {
+        "guided-ig": GuidedIntegratedGradients(model, n_steps=8),
+        "blur-ig": BlurIntegratedGradients(model, max_sigma=3.0, n_steps=8, idgi=True),
+    }[kind]
+    explainer.save(tmp_path / "explainer")
+    runtime = loaded(
+        write_settings(
+            tmp_path / "settings", uri="../explainer", extra={"model_uri": "../cnn.keras"}
+        )
+    )
+    assert type(runtime._served.explainer) is type(explainer)
+    images = smooth_images(3, seed=8)
+    served = predict(runtime, tensor("x", images), target=2)
+    reference = explainer.explain(images, target=2)
+    np.testing.assert_allclose(served["attributions"], reference.attributions[0], atol=TOLERANCE)
+    np.testing.assert_allclose(served["deltas"], reference.deltas, atol=TOLERANCE)
+    # A parameter its explain does not take is a bad request, not a crash.
+    with pytest.raises(InferenceError, match=r"\['output'\] do not apply") as raised:
+        asyncio.run(runtime.predict(request(tensor("x", images), output=0)))
+    assert raised.value.status_code == 400

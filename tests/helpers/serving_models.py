@@ -11,6 +11,8 @@ model-settings.json files, and the in-process explainers that served results mus
 - ``auto-steps``: the classifier with ``n_steps="auto"``.
 - ``expected-gradients``: the classifier with a seeded ExpectedGradients (8 background rows).
 - ``noise-tunnel``: the classifier with a seeded SmoothGrad over IntegratedGradients.
+- ``xrai``: 8 x 8 x 1 images -> conv -> softmax over 3; XRAI over IntegratedGradients with the
+  image's four quadrants as its segments.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import numpy as np
 from compat import keras
 from models import set_seeded_weights
 
-from ig_plugin import ExpectedGradients, IntegratedGradients, NoiseTunnel
+from ig_plugin import XRAI, ExpectedGradients, IntegratedGradients, NoiseTunnel
 
 VOCABULARY, LENGTH = 50, 10
 RUNTIME = "ig_plugin.serving.IntegratedGradientsRuntime"
@@ -62,6 +64,22 @@ def text() -> keras.Model:
     x = keras.layers.GlobalAveragePooling1D()(x)
     outputs = keras.layers.Dense(2, activation="softmax")(x)
     return set_seeded_weights(keras.Model(ids, outputs), seed=14, scale=1.5)
+
+
+def image_classifier() -> keras.Model:
+    inputs = keras.Input((8, 8, 1), name="image")
+    h = keras.layers.Flatten()(keras.layers.Conv2D(3, 3, activation="tanh")(inputs))
+    outputs = keras.layers.Dense(3, activation="softmax")(h)
+    return set_seeded_weights(keras.Model(inputs, outputs), seed=15)
+
+
+def quadrants(size: int = 8) -> np.ndarray:
+    """Four boolean masks ``(4, size, size)``: the image's quadrants."""
+    masks = np.zeros((4, size, size), dtype=bool)
+    half = size // 2
+    masks[0, :half, :half], masks[1, :half, half:] = True, True
+    masks[2, half:, :half], masks[3, half:, half:] = True, True
+    return masks
 
 
 @dataclass
@@ -136,6 +154,9 @@ def write_repository(root: Path) -> dict[str, ServedModel]:
     model = classifier()
     smooth = NoiseTunnel(IntegratedGradients(model, n_steps=8), nt_samples=3, stdevs=0.2, seed=0)
     add("noise-tunnel", model, ".keras", smooth)
+    model = image_classifier()
+    regions = XRAI(IntegratedGradients(model, n_steps=16), quadrants(), min_pixel_diff=1)
+    add("xrai", model, ".keras", regions)
     model = two_inputs()
     add("two-inputs", model, ".keras", IntegratedGradients(model, internal_batch_size=7))
     model = text()

@@ -1,0 +1,2 @@
+"""XRAI's regions: the segments of an image (Felzenszwalb at PAIR's scales, or given), and their
+greedy ranking by attribution density. numpy and scikit-image only, no TensorFlow."""
