@@ -18,7 +18,7 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from ig_plugin._engine.compiled import CompiledModel, PathEnds
-from ig_plugin._engine.plans import SpanPlans, shared_steps
+from ig_plugin._engine.plans import DrawnPairs, PlanPerSpan, SpanPlans
 from ig_plugin._engine.progress import reporting
 from ig_plugin._engine.spans import attribute_in_spans, span_length
 from ig_plugin._integral.auto_steps import integrate_auto
@@ -138,16 +138,19 @@ def integrate_refined(
     """
     with progress_bar(show_progress, "IG (auto)", None) as progress:
 
-        def attribute_level(active: np.ndarray, alphas: np.ndarray) -> list[np.ndarray]:
-            # Plain sums at the level's new nodes: Romberg weighs them itself.
-            plans = shared_steps(alphas, np.ones_like(alphas))
-            every = len(active) == paths.n_rows
-            level = paths if every else paths.subset(active)
-            return [a.astype(np.float64) for a in level.attribute(plans, progress)]
+        def integrand_at(samples: np.ndarray, alphas: np.ndarray) -> list[np.ndarray]:
+            # Each node is a row of its own (its sample's ends, targets and kwargs) with weight
+            # one: one pass of the compiled loop for the whole round.
+            def plan(first: int, stop: int) -> DrawnPairs:
+                rows = np.arange(first, stop, dtype=np.int64)
+                return DrawnPairs(rows - first, rows, alphas[first:stop], np.ones(stop - first))
+
+            nodes = paths.subset(samples)
+            return [a.astype(np.float64) for a in nodes.attribute(PlanPerSpan(plan, 1), progress)]
 
         allowed = tolerance * np.maximum(np.abs(changes), 1e-12)
         attributions, n_steps, errors = integrate_auto(
-            attribute_level, changes, rounding, allowed, max_steps, paths.rule.many
+            integrand_at, changes, rounding, allowed, max_steps, paths.rule.many
         )
     dtypes = [end.dtype for end in paths.ends.ends]
     return [a.astype(d) for a, d in zip(attributions, dtypes, strict=True)], n_steps, errors
