@@ -290,14 +290,14 @@ def integrate_auto(
     -------
     attributions, n_steps, error_estimates
         Per attributed tensor the attributions (float64); the gradient evaluations each sample
-        took, ``(N,)``; and the error estimates, shaped like ``allowed_errors``.
+        took, ``(N,)``; and the error estimates, shaped like ``allowed_errors`` (above them
+        for the samples that reached ``max_steps``: see :func:`warn_if_unmet`).
     """
     n_samples = len(changes)
     leaves = _first_leaves(integrand_at, changes.shape)
     results = [np.zeros((n_samples, *e.shape[2:])) for e in leaves.ends]
     n_steps = np.full(n_samples, FIRST_ROUND_STEPS, dtype=np.int64)
     estimates = np.zeros(allowed_errors.shape)
-    unmet = 0
     while len(leaves.samples):
         owners, starts = np.unique(leaves.samples, return_index=True)
         counts = np.diff(np.append(starts, len(leaves.samples)))
@@ -313,7 +313,6 @@ def integrate_auto(
             shares = shares.max(axis=1)
         left = max_steps - n_steps[owners]
         out_of_steps = ~done & (left < 2)  # a halving takes two gradients
-        unmet += int(out_of_steps.sum())
         finished = done | out_of_steps
         for result, total in zip(results, sums, strict=True):
             result[owners[finished]] = total[finished]
@@ -327,7 +326,6 @@ def integrate_auto(
         np.add.at(n_steps, leaves.samples[chosen], np.where(twice[chosen], 6, 2))
         split = _split(integrand_at, leaves.take(chosen), errors[chosen], twice[chosen], many)
         leaves = _sorted_union(leaves.take(open_leaves & ~chosen), split)
-    _warn_if_unmet(unmet, max_steps)
     return results, n_steps, estimates
 
 
@@ -359,12 +357,14 @@ def _plan_splits(
     return chosen, twice & (cost <= left)[group]
 
 
-def _warn_if_unmet(count: int, max_steps: int) -> None:
+def warn_if_unmet(count: int, max_steps: int) -> None:
+    """One warning for the ``count`` samples that reached ``max_steps`` unmet (from the
+    explainer's ``explain``)."""
     if count:
         warnings.warn(
             f"{count} samples reached max_steps={max_steps} without meeting the tolerance; "
             "their attributions are the most refined ones, and `error_estimates` says how far "
             "they are. Raise max_steps or the tolerance.",
             UserWarning,
-            stacklevel=4,
+            stacklevel=5,
         )

@@ -9,6 +9,7 @@ from models import RowCounter, functional_mlp, linear_model, seeded_floats, set_
 from scipy.special import roots_legendre
 
 from ig_plugin import IntegratedGradients
+from ig_plugin._integral import driver
 from ig_plugin._integral.auto_steps import integrate_auto
 
 X = seeded_floats((12, 4), seed=80)
@@ -318,3 +319,20 @@ def test_progress_bar_with_auto_steps(mlp, mlp_data, capsys):
 
 def test_float_tolerance_is_kept_as_given(mlp):
     assert IntegratedGradients(mlp, n_steps="auto", tolerance=np.float32(0.5)).tolerance == 0.5
+
+
+def test_samples_refined_in_groups_get_what_they_get_together(monkeypatch):
+    """Memory: samples are refined in groups that fit ``AUTO_BYTES``; the groups change
+    nothing, and one warning still covers every sample at max_steps."""
+    model, _ = relu_network(seed=73)
+    X = seeded_floats((7, 3), seed=72) * 3
+    explainer = IntegratedGradients(model, n_steps="auto", tolerance=1e-4, max_steps=33)
+    with pytest.warns(UserWarning, match="max_steps") as together_warnings:
+        together = explainer.explain(X, baselines=0.0)
+    monkeypatch.setattr(driver, "AUTO_BYTES", 1)  # one sample per group
+    with pytest.warns(UserWarning, match="max_steps") as grouped_warnings:
+        grouped = explainer.explain(X, baselines=0.0)
+    assert len(grouped_warnings) == len(together_warnings) == 1
+    assert str(grouped_warnings[0].message) == str(together_warnings[0].message)
+    np.testing.assert_array_equal(grouped.n_steps, together.n_steps)
+    np.testing.assert_allclose(grouped.attributions[0], together.attributions[0], atol=1e-6)
