@@ -38,8 +38,19 @@ import numpy as np
 
 from ig_plugin._integral.completeness import attribution_sums
 
-#: Gradients per sample in the first round: the path's ends and its middle.
-FIRST_ROUND_STEPS = 3
+#: Where the first node is taken instead of the path's start: just after it, where the integrand
+#: has the value it keeps on the first stretch. At the start itself, units whose input is exactly
+#: zero there (zero biases on a zero baseline: Keras' defaults) sit on their kink, and the
+#: gradient there is not the one the integral sees; the trapezoid rules would weigh that one
+#: point as if it held for a quarter of the first piece. Moving the node this little changes the
+#: integral by about 1e-6 of the integrand.
+PATH_START = 2.0**-20
+
+#: Pieces of each path in the first round.
+FIRST_PIECES = 1
+
+#: Gradients per sample in the first round: the pieces' ends and middles.
+FIRST_ROUND_STEPS = 2 * FIRST_PIECES + 1
 
 #: How much smaller than their parent's the two halves' error estimates may be together: where
 #: the integrand is smooth, halving divides the trapezoid's error by 4; at a jump, by 2. Where
@@ -87,6 +98,11 @@ class Leaves(NamedTuple):
         Shaped like ``floors``: half of ``|S(parent) - S(leaf) - S(sibling)|``, the size of
         the last refinement of Simpson's rule (which it overstates about 16 times where the
         integrand is smooth).
+    estimates
+        Shaped like ``floors``: the leaf's error estimate (:meth:`errors`, kept).
+    totals
+        Shaped like ``floors``: the sum over the features of the leaf's integral (kept, for
+        the completeness gaps).
     """
 
     samples: np.ndarray
@@ -96,6 +112,8 @@ class Leaves(NamedTuple):
     floors: np.ndarray
     smooth: np.ndarray
     smooth_errors: np.ndarray
+    estimates: np.ndarray
+    totals: np.ndarray
 
     def take(self, rows: np.ndarray) -> Leaves:
         return Leaves(
@@ -106,6 +124,14 @@ class Leaves(NamedTuple):
             self.floors[rows],
             self.smooth[rows],
             self.smooth_errors[rows],
+            self.estimates[rows],
+            self.totals[rows],
+        )
+
+    def kept(self, many: bool) -> Leaves:
+        """The same leaves with their :attr:`estimates` and :attr:`totals` computed."""
+        return self._replace(
+            estimates=self.errors(many), totals=attribution_sums(self.values(), many)
         )
 
     def values(self) -> list[np.ndarray]:
@@ -147,17 +173,12 @@ class Leaves(NamedTuple):
         return widths.reshape(-1, *([1] * rank))
 
 
-def _sorted_union(first: Leaves, second: Leaves) -> Leaves:
-    samples = np.concatenate([first.samples, second.samples])
-    order = np.argsort(samples, kind="stable")
-    return Leaves(
-        samples[order],
-        np.concatenate([first.lows, second.lows])[order],
-        np.concatenate([first.highs, second.highs])[order],
-        [np.concatenate([a, b])[order] for a, b in zip(first.ends, second.ends, strict=True)],
-        np.concatenate([first.floors, second.floors])[order],
-        np.concatenate([first.smooth, second.smooth])[order],
-        np.concatenate([first.smooth_errors, second.smooth_errors])[order],
+def _union(first: Leaves, second: Leaves) -> Leaves:
+    """The leaves of both (in no particular order)."""
+    ends = [np.concatenate([a, b]) for a, b in zip(first.ends, second.ends, strict=True)]
+    return Leaves._make(
+        ends if name == "ends" else np.concatenate([getattr(first, name), getattr(second, name)])
+        for name in Leaves._fields
     )
 
 
@@ -198,8 +219,8 @@ def _split(
     by_leaf = np.arange(len(lows)).reshape(2, -1).T.ravel()
     order = np.concatenate([by_leaf, by_leaf + len(lows)])
     second_values = [v[n:][order] for v in values]
-    quarters = _halve(known(second_values), deep, deep.errors(many), many)
-    return _sorted_union(halves.take(~again), quarters)
+    quarters = _halve(known(second_values), deep, deep.estimates, many)
+    return _union(halves.take(~again), quarters)
 
 
 def _halve(integrand_at: IntegrandAt, leaves: Leaves, errors: np.ndarray, many: bool) -> Leaves:
@@ -215,16 +236,19 @@ def _halve(integrand_at: IntegrandAt, leaves: Leaves, errors: np.ndarray, many: 
     right_ends = [
         np.stack([e[:, 1], q[n:], e[:, 2]], axis=1) for e, q in zip(leaves.ends, new, strict=True)
     ]
-    # Each leaf's halves next to each other, so the leaves stay sorted by sample.
+    # Each leaf's halves next to each other.
     order = np.arange(2 * n).reshape(2, n).T.ravel()
+    zeros = np.zeros((2 * n, *errors.shape[1:]))
     halves = Leaves(
         np.concatenate([leaves.samples, leaves.samples])[order],
         np.concatenate([leaves.lows, middles])[order],
         np.concatenate([middles, leaves.highs])[order],
         [np.concatenate([a, b])[order] for a, b in zip(left_ends, right_ends, strict=True)],
-        np.zeros((2 * n, *errors.shape[1:])),
+        zeros,
         np.zeros(2 * n, dtype=bool),
-        np.zeros((2 * n, *errors.shape[1:])),
+        zeros,
+        zeros,
+        zeros,
     )
     bends = halves.bends(many)
     both = bends.reshape(n, 2, *bends.shape[1:]).sum(axis=1)
@@ -243,19 +267,31 @@ def _halve(integrand_at: IntegrandAt, leaves: Leaves, errors: np.ndarray, many: 
         floors=np.repeat(0.5 * shortfall, 2, axis=0),
         smooth=np.repeat(smooth, 2),
         smooth_errors=np.repeat(refinement, 2, axis=0),
-    )
+    ).kept(many)
 
 
 def _first_leaves(integrand_at: IntegrandAt, changes_shape: tuple[int, ...]) -> Leaves:
-    """Each sample's whole path as one leaf: the integrand at its ends and middle."""
-    n_samples = changes_shape[0]
-    samples = np.arange(n_samples)
-    alphas = np.repeat([[0.0, 0.5, 1.0]], n_samples, axis=0).ravel()
-    values = integrand_at(np.repeat(samples, 3), alphas)
-    ends = [v.reshape(n_samples, 3, *v.shape[1:]) for v in values]
-    zeros = np.zeros((n_samples, *changes_shape[1:]))
-    smooth = np.zeros(n_samples, dtype=bool)
-    return Leaves(samples, np.zeros(n_samples), np.ones(n_samples), ends, zeros, smooth, zeros)
+    """Each sample's path as :data:`FIRST_PIECES` equal leaves: the integrand at their ends and
+    middles."""
+    n_samples, pieces = changes_shape[0], FIRST_PIECES
+    nodes = np.linspace(0.0, 1.0, 2 * pieces + 1)
+    nodes[0] = PATH_START
+    values = integrand_at(np.repeat(np.arange(n_samples), len(nodes)), np.tile(nodes, n_samples))
+    # Leaf i of a sample holds nodes 2i, 2i + 1 and 2i + 2 (its ends are shared).
+    node_of = 2 * np.arange(pieces)[:, None] + np.arange(3)
+    ends = [
+        v.reshape(n_samples, len(nodes), *v.shape[1:])[:, node_of].reshape(
+            n_samples * pieces, 3, *v.shape[1:]
+        )
+        for v in values
+    ]
+    n_leaves = n_samples * pieces
+    lows = np.tile(np.arange(pieces) / pieces, n_samples)
+    zeros = np.zeros((n_leaves, *changes_shape[1:]))
+    smooth = np.zeros(n_leaves, dtype=bool)
+    samples = np.repeat(np.arange(n_samples), pieces)
+    leaves = Leaves(samples, lows, lows + 1.0 / pieces, ends, zeros, smooth, zeros, zeros, zeros)
+    return leaves.kept(len(changes_shape) > 1)
 
 
 def integrate_auto(
@@ -299,51 +335,66 @@ def integrate_auto(
     n_steps = np.full(n_samples, FIRST_ROUND_STEPS, dtype=np.int64)
     estimates = np.zeros(allowed_errors.shape)
     while len(leaves.samples):
-        owners, starts = np.unique(leaves.samples, return_index=True)
-        counts = np.diff(np.append(starts, len(leaves.samples)))
-        sums = [np.add.reduceat(v, starts, axis=0) for v in leaves.values()]
-        errors = leaves.errors(many)
-        gaps = np.abs(attribution_sums(sums, many) - changes[owners]) - rounding[owners]
-        estimate = np.maximum(np.add.reduceat(errors, starts, axis=0), gaps)
+        owners, group = np.unique(leaves.samples, return_inverse=True)
+        n_open = len(owners)
+        gaps = np.abs(_group_sums(leaves.totals, group, n_open) - changes[owners])
+        estimate = np.maximum(_group_sums(leaves.estimates, group, n_open), gaps - rounding[owners])
         met = estimate <= allowed_errors[owners]
         done = met.all(axis=1) if many else met
+        left = max_steps - n_steps[owners]
+        finished = done | (left < 2)  # a halving takes two gradients
+        if finished.any():
+            _collect(results, leaves.take(finished[group]), owners[finished])
+            estimates[owners[finished]] = estimate[finished]
         # A leaf's share of what its sample may err (its worst target's).
-        shares = errors / allowed_errors[leaves.samples]
+        shares = leaves.estimates / allowed_errors[leaves.samples]
         if many:
             shares = shares.max(axis=1)
-        left = max_steps - n_steps[owners]
-        out_of_steps = ~done & (left < 2)  # a halving takes two gradients
-        finished = done | out_of_steps
-        for result, total in zip(results, sums, strict=True):
-            result[owners[finished]] = total[finished]
-        estimates[owners[finished]] = estimate[finished]
-        open_leaves = ~np.repeat(finished, counts)
-        chosen, twice = _plan_splits(shares, starts, counts, left)
+        chosen, twice = _plan_splits(shares, group, n_open, left)
+        open_leaves = ~finished[group]
         chosen &= open_leaves
         twice &= chosen
         if not chosen.any():
             break
         np.add.at(n_steps, leaves.samples[chosen], np.where(twice[chosen], 6, 2))
-        split = _split(integrand_at, leaves.take(chosen), errors[chosen], twice[chosen], many)
-        leaves = _sorted_union(leaves.take(open_leaves & ~chosen), split)
+        split = leaves.take(chosen)
+        halves = _split(integrand_at, split, split.estimates, twice[chosen], many)
+        leaves = _union(leaves.take(open_leaves & ~chosen), halves)
     return results, n_steps, estimates
 
 
+def _group_sums(values: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
+    """Sums of ``values`` ``(n,)`` or ``(n, K)`` over the rows of each group."""
+    if values.ndim == 1:
+        return np.bincount(group, weights=values, minlength=n_groups)
+    columns = [np.bincount(group, weights=c, minlength=n_groups) for c in values.T]
+    return np.stack(columns, axis=1)
+
+
+def _collect(results: list[np.ndarray], leaves: Leaves, samples: np.ndarray) -> None:
+    """Write the attributions of finished ``samples`` (sorted): the sums of their leaves."""
+    order = np.argsort(leaves.samples, kind="stable")
+    starts = np.searchsorted(leaves.samples[order], samples)
+    for result, values in zip(results, leaves.take(order).values(), strict=True):
+        result[samples] = np.add.reduceat(values, starts, axis=0)
+
+
 def _plan_splits(
-    shares: np.ndarray, starts: np.ndarray, counts: np.ndarray, left: np.ndarray
+    shares: np.ndarray, group: np.ndarray, n_groups: int, left: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Which leaves to halve this round, and which of those to halve twice.
 
-    Per sample (the leaves from ``starts``, ``counts`` of them, and ``left`` gradients it may
-    still take): its leaves by decreasing share are halved until the others' shares add up to
-    at most half of what is allowed (half of what they add up to now, if that is already
-    within it; every leaf, if all shares are zero). A leaf whose share is more than
-    :data:`DEEP_SHARE` is halved twice (its quarters), if the sample can pay for that.
+    Per sample (its leaves are those of its ``group``; it may still take ``left`` gradients):
+    its leaves by decreasing share are halved until the others' shares add up to at most half
+    of what is allowed (half of what they add up to now, if that is already within it; every
+    leaf, if all shares are zero). A leaf whose share is more than :data:`DEEP_SHARE` is
+    halved twice (its quarters), if the sample can pay for that.
     """
-    group = np.repeat(np.arange(len(starts)), counts)
+    counts = np.bincount(group, minlength=n_groups)
+    starts = np.cumsum(counts) - counts  # where each group begins in the ranking
     order = np.lexsort((-shares, group))  # by sample, then the largest share first
     ranked = shares[order]
-    totals = np.repeat(np.add.reduceat(shares, starts), counts)
+    totals = np.repeat(np.bincount(group, weights=shares, minlength=n_groups), counts)
     ahead = np.cumsum(ranked) - ranked  # the shares ranked ahead, across samples
     ahead -= ahead[np.repeat(starts, counts)]  # ... within the sample
     wanted = (totals - ahead > 0.5 * np.minimum(totals, 1.0)) | (totals <= 0.0)
@@ -352,8 +403,8 @@ def _plan_splits(
     chosen = np.zeros(len(shares), dtype=bool)
     chosen[order] = wanted
     twice = chosen & (shares > DEEP_SHARE)
-    cost = 2 * np.bincount(group[chosen], minlength=len(starts))
-    cost += 4 * np.bincount(group[twice], minlength=len(starts))  # six nodes, not two
+    cost = 2 * np.bincount(group[chosen], minlength=n_groups)
+    cost += 4 * np.bincount(group[twice], minlength=n_groups)  # six nodes, not two
     return chosen, twice & (cost <= left)[group]
 
 

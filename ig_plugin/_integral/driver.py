@@ -128,6 +128,13 @@ def integrate(
 AUTO_BYTES = 256 * 1024 * 1024
 
 
+#: Most nodes per gradient batch of ``n_steps="auto"``, whose every node is a row of its own:
+#: the compiled loop sums each chunk's rows per row with a ``(rows, rows)`` product, so beyond
+#: this the summing outgrows the gradients (on the digits MLP of ``benchmarks/auto_steps.py``,
+#: 6,144 nodes took 16 ms in chunks of 512 and 34 ms in chunks of 4,096).
+AUTO_CHUNK = 512
+
+
 def auto_group_length(paths: Paths, max_steps: int) -> int:
     """Samples refined together by ``n_steps="auto"``: as many as :data:`AUTO_BYTES` holds at
     their worst (every sample at ``max_steps``), at least one."""
@@ -146,7 +153,7 @@ def _integrand(paths: Paths, progress: tf.Tensor | None) -> IntegrandAt:
             rows = np.arange(first, stop, dtype=np.int64)
             return DrawnPairs(rows - first, rows, alphas[first:stop], np.ones(stop - first))
 
-        nodes = paths.subset(samples)
+        nodes = replace(paths.subset(samples), batch_size=min(paths.batch_size, AUTO_CHUNK))
         return [a.astype(np.float64) for a in nodes.attribute(PlanPerSpan(plan, 1), progress)]
 
     return integrand_at
