@@ -12,7 +12,7 @@ EXTRAS ?= dev,ray,serve,serve-clients
 PYTHON := $(VENV)/bin/python
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install test lint demo examples docs benchmark benchmark-smoke benchmark-serving test-alibi-runtime test-stacks test-tf-keras test-tf2.14 test-captum test-keras-hub benchmark-sequences benchmark-expected-gradients benchmark-metrics clean
+.PHONY: install test lint demo examples docs benchmark benchmark-smoke benchmark-serving test-alibi-runtime test-stacks test-tf-keras test-tf2.14 test-captum test-keras-hub benchmark-sequences benchmark-expected-gradients benchmark-metrics benchmark-auto-steps clean
 
 $(PYTHON):
 	python3 -m venv $(VENV)
@@ -135,6 +135,12 @@ benchmark-metrics:
 		"quantus==0.6.0" "numpy<2"
 	$(STACKS)/metrics/bin/python -m pytest tests/parity/test_quantus_metrics.py
 	$(STACKS)/metrics/bin/python benchmarks/metrics.py
+
+# n_steps="auto" against the smallest fixed Gauss-Legendre n_steps that meets the same tolerance,
+# on four models at 1e-2 and 1e-3 (benchmarks/auto_steps.py); about 3 minutes. Not in CI. Writes
+# benchmarks/results/auto_steps.{json,rst}, which docs/steps.rst includes.
+benchmark-auto-steps: install
+	$(PYTHON) benchmarks/auto_steps.py
 
 clean:
 	rm -rf $(VENV) $(STACKS) build dist *.egg-info examples/output .pytest_cache .mypy_cache .ruff_cache
