@@ -434,3 +434,20 @@ def test_a_worker_given_no_targets_explains_the_predicted_class_and_its_meta_say
     # The explanations' metadata names the rule that chose the targets (it said None before).
     params = worker.explainer.explain(case.X[:2]).meta["params"]
     assert params["target_fn"] == "ig_plugin._request.targets.predicted_class"
+
+
+@pytest.mark.parametrize(
+    "n_rows, batch_size, actors, expected",
+    [
+        (200_000, 256, 1, 16 * 256),  # at most 16 batches per Ray block
+        (20_000, 256, 2, 16 * 256),
+        (5_000, 256, 2, 4 * 256),  # each actor keeps two blocks to work on
+        (1_000, 256, 2, 256),  # never less than a batch
+        (10, 256, 1, 256),
+    ],
+)
+def test_ray_blocks_hold_whole_batches(n_rows, batch_size, actors, expected):
+    from ig_plugin._batch.on_ray import block_rows
+
+    rows = block_rows(n_rows, batch_size, actors)
+    assert rows == expected and rows % batch_size == 0
