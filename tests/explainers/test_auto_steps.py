@@ -5,6 +5,7 @@ import warnings
 import numpy as np
 import pytest
 from compat import keras
+from concurrency import run_together
 from models import RowCounter, functional_mlp, linear_model, seeded_floats, set_seeded_weights
 from scipy.special import roots_legendre
 
@@ -336,3 +337,28 @@ def test_samples_refined_in_groups_get_what_they_get_together(monkeypatch):
     assert str(grouped_warnings[0].message) == str(together_warnings[0].message)
     np.testing.assert_array_equal(grouped.n_steps, together.n_steps)
     np.testing.assert_allclose(grouped.attributions[0], together.attributions[0], atol=1e-6)
+
+
+def test_one_auto_explainer_shared_by_threads():
+    """A server's case: one ``n_steps="auto"`` explainer, requests of different sizes at once
+    (each round a fresh explainer, so that the first calls trace together); every sample gets
+    the steps and attributions it gets alone."""
+    model, _ = relu_network(seed=71)
+    batches = [seeded_floats((n, 3), seed=70 + n) * 3 for n in (1, 3, 6)]
+
+    def make():
+        return IntegratedGradients(model, n_steps="auto", tolerance=1e-3, internal_batch_size=7)
+
+    expected = [make().explain(X, baselines=0.0) for X in batches]
+    for _ in range(2):
+        shared, results = make(), {}
+
+        def explain(i, explainer=shared, results=results):
+            results[i] = explainer.explain(batches[i], baselines=0.0)
+
+        run_together([lambda i=i: explain(i) for i in range(len(batches))])
+        for i, explanation in results.items():
+            np.testing.assert_array_equal(explanation.n_steps, expected[i].n_steps)
+            np.testing.assert_allclose(
+                explanation.attributions[0], expected[i].attributions[0], rtol=1e-5, atol=1e-6
+            )
