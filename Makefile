@@ -12,7 +12,7 @@ EXTRAS ?= dev,ray,serve,serve-clients,xrai,pair
 PYTHON := $(VENV)/bin/python
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install test lint demo examples docs benchmark benchmark-smoke benchmark-serving test-alibi-runtime test-stacks test-tf-keras test-tf2.14 test-captum test-keras-hub benchmark-sequences benchmark-expected-gradients benchmark-metrics benchmark-path-methods clean
+.PHONY: install test lint demo examples docs benchmark benchmark-smoke benchmark-serving test-alibi-runtime test-stacks test-tf-keras test-tf2.14 test-captum test-keras-hub benchmark-sequences benchmark-expected-gradients benchmark-metrics benchmark-path-methods benchmark-auto-steps clean
 
 $(PYTHON):
 	python3 -m venv $(VENV)
@@ -142,6 +142,12 @@ benchmark-metrics:
 benchmark-path-methods: install
 	$(PYTHON) -m pip install -q -e ".[pair]"
 	$(PYTHON) benchmarks/path_methods.py
+
+# n_steps="auto" against the smallest fixed Gauss-Legendre n_steps that meets the same tolerance,
+# on four models at 1e-2 and 1e-3 (benchmarks/auto_steps.py); about 3 minutes. Not in CI. Writes
+# benchmarks/results/auto_steps.{json,rst}, which docs/steps.rst includes.
+benchmark-auto-steps: install
+	$(PYTHON) benchmarks/auto_steps.py
 
 clean:
 	rm -rf $(VENV) $(STACKS) build dist *.egg-info examples/output .pytest_cache .mypy_cache .ruff_cache

@@ -166,18 +166,19 @@ def _explain_on_ray(
     args: argparse.Namespace,
     settings: ExplainerSettings,
 ) -> Collector:
-    from ig_plugin._batch.on_ray import dataset_from_batches, local_cpus, ray_session
+    from ig_plugin._batch.on_ray import block_rows, dataset_from_batches, local_cpus, ray_session
     from ig_plugin.distributed import explain_dataset
 
     # No more actors than batches: a batch goes to one actor, so an extra actor would only load
     # the model (and Ray would warn that it gets no input).
     actors = min(args.actors or 2, -(-len(data) // args.batch_size))
+    rows_per_block = block_rows(len(data), args.batch_size, actors)
     cpus = args.cpus_per_actor
     if cpus is None:
         cpus = max(1, local_cpus(actors) // actors) if not args.ray_address else 1
     collector = Collector(len(data))
     with ray_session(args.ray_address, local_cpus(actors)):
-        rows = dataset_from_batches(batches(data, targets, args.batch_size))
+        rows = dataset_from_batches(batches(data, targets, rows_per_block))
         explained = explain_dataset(
             rows,
             args.model,

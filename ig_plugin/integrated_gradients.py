@@ -52,10 +52,10 @@ class IntegratedGradients(ModelExplainer):
         ``"riemann_middle"`` or ``"riemann_trapezoid"`` (weights summing to 1, unlike alibi's).
     n_steps
         Number of points on each path (at least 2 for ``"riemann_trapezoid"``), or ``"auto"``:
-        each sample's path is refined on its own (nested trapezoid rules with Richardson
-        extrapolation) until its estimated integration error, summed over the features, is at
-        most ``tolerance * max(|F(x) - F(x')|, 1e-12)``; the explanation then holds each
-        sample's ``n_steps`` and ``error_estimates``.
+        each sample's path is halved where its integrand is rough (where ReLU units switch),
+        until its estimated integration error, summed over the features, is at most
+        ``tolerance * max(|F(x) - F(x')|, 1e-12)``; the explanation then holds each sample's
+        ``n_steps`` and ``error_estimates`` (see the "Choosing steps" page).
     internal_batch_size
         Most path points per gradient batch, and most samples per forward pass: peak memory
         grows with it, not with ``N * n_steps``.
@@ -64,8 +64,8 @@ class IntegratedGradients(ModelExplainer):
         (default 1e-3).
     max_steps
         With ``n_steps="auto"`` only: the most gradient evaluations per sample (default 1024;
-        a refinement level takes ``2**L + 1``). Samples that reach it keep their most refined
-        attributions, with one warning saying how many.
+        the first round takes 3, each halving of a piece of the path 2 more). Samples that
+        reach it keep their most refined attributions, with one warning saying how many.
     idgi
         Integrated Decomposed Gradients (Yang et al., 2023) on the straight line: the gradients
         at the ``n_steps + 1`` uniform points ``x_i`` from the baseline to x (both included)

@@ -18,10 +18,10 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from ig_plugin._engine.compiled import CompiledModel, PathEnds
-from ig_plugin._engine.plans import SpanPlans, shared_steps
+from ig_plugin._engine.plans import DrawnPairs, PlanPerSpan, SpanPlans
 from ig_plugin._engine.progress import reporting
-from ig_plugin._engine.spans import attribute_in_spans, span_length
-from ig_plugin._integral.auto_steps import integrate_auto
+from ig_plugin._engine.spans import attribute_in_spans, sample_spans, span_length
+from ig_plugin._integral.auto_steps import IntegrandAt, integrate_auto, warn_if_unmet
 from ig_plugin._request.forward_kwargs import ForwardKwargs
 from ig_plugin._request.request import ModelCall
 from ig_plugin._request.rules import Rule
@@ -121,6 +121,44 @@ def integrate(
         return paths.attribute(plans, progress)
 
 
+#: Most bytes of integrand values ``n_steps="auto"`` may hold at once: each sample's pieces keep
+#: the integrand at their nodes (float64, with a K axis for several targets), up to about
+#: ``max_steps`` of them, plus a copy of the path ends per node of a round. Samples are refined
+#: in groups that fit, so memory stays flat as N grows.
+AUTO_BYTES = 256 * 1024 * 1024
+
+
+#: Most nodes per gradient batch of ``n_steps="auto"``, whose every node is a row of its own:
+#: the compiled loop sums each chunk's rows per row with a ``(rows, rows)`` product, so beyond
+#: this the summing outgrows the gradients (on the digits MLP of ``benchmarks/auto_steps.py``,
+#: 6,144 nodes took 16 ms in chunks of 512 and 34 ms in chunks of 4,096).
+AUTO_CHUNK = 512
+
+
+def auto_group_length(paths: Paths, max_steps: int) -> int:
+    """Samples refined together by ``n_steps="auto"``: as many as :data:`AUTO_BYTES` holds at
+    their worst (every sample at ``max_steps``), at least one."""
+    features = sum(int(np.prod(end.shape[1:])) for end in paths.ends.ends)
+    per_sample = 4 * max_steps * 8 * features * paths.rule.n_targets
+    return max(1, AUTO_BYTES // per_sample)
+
+
+def _integrand(paths: Paths, progress: tf.Tensor | None) -> IntegrandAt:
+    """``integrand_at`` (see :data:`ig_plugin._integral.auto_steps.IntegrandAt`) on ``paths``."""
+
+    def integrand_at(samples: np.ndarray, alphas: np.ndarray) -> list[np.ndarray]:
+        # Each node is a row of its own (its sample's ends, targets and kwargs) with weight
+        # one: one pass of the compiled loop for the whole round.
+        def plan(first: int, stop: int) -> DrawnPairs:
+            rows = np.arange(first, stop, dtype=np.int64)
+            return DrawnPairs(rows - first, rows, alphas[first:stop], np.ones(stop - first))
+
+        nodes = replace(paths.subset(samples), batch_size=min(paths.batch_size, AUTO_CHUNK))
+        return [a.astype(np.float64) for a in nodes.attribute(PlanPerSpan(plan, 1), progress)]
+
+    return integrand_at
+
+
 def integrate_refined(
     paths: Paths,
     changes: np.ndarray,
@@ -136,18 +174,27 @@ def integrate_refined(
     Returns the attributions (in the attributed tensors' dtypes), the gradient evaluations per
     sample and the error estimates (see :func:`ig_plugin._integral.auto_steps.integrate_auto`).
     """
+    allowed = tolerance * np.maximum(np.abs(changes), 1e-12)
+    group = auto_group_length(paths, max_steps)
+    parts = []
     with progress_bar(show_progress, "IG (auto)", None) as progress:
-
-        def attribute_level(active: np.ndarray, alphas: np.ndarray) -> list[np.ndarray]:
-            # Plain sums at the level's new nodes: Romberg weighs them itself.
-            plans = shared_steps(alphas, np.ones_like(alphas))
-            every = len(active) == paths.n_rows
-            level = paths if every else paths.subset(active)
-            return [a.astype(np.float64) for a in level.attribute(plans, progress)]
-
-        allowed = tolerance * np.maximum(np.abs(changes), 1e-12)
-        attributions, n_steps, errors = integrate_auto(
-            attribute_level, changes, rounding, allowed, max_steps, paths.rule.many
-        )
+        for first, stop in sample_spans(paths.n_rows, group):
+            rows = np.arange(first, stop)
+            some = paths if stop - first == paths.n_rows else paths.subset(rows)
+            parts.append(
+                integrate_auto(
+                    _integrand(some, progress),
+                    changes[rows],
+                    rounding[rows],
+                    allowed[rows],
+                    max_steps,
+                    paths.rule.many,
+                )
+            )
+    attributions = [np.concatenate(column) for column in zip(*(p[0] for p in parts), strict=True)]
+    n_steps = np.concatenate([p[1] for p in parts])
+    errors = np.concatenate([p[2] for p in parts])
+    unmet = errors > allowed
+    warn_if_unmet(int((unmet.any(axis=1) if paths.rule.many else unmet).sum()), max_steps)
     dtypes = [end.dtype for end in paths.ends.ends]
     return [a.astype(d) for a, d in zip(attributions, dtypes, strict=True)], n_steps, errors

@@ -144,8 +144,9 @@ def check_n_steps(n_steps: Any, method: str, min_steps: Mapping[str, int]) -> in
     if isinstance(n_steps, str) and n_steps == AUTO:  # `==` first would compare arrays
         if method != "gausslegendre":
             raise ValueError(
-                "`method` has no effect with n_steps='auto', which refines nested trapezoid "
-                "rules with Richardson extrapolation (Romberg): leave method at its default. "
+                "`method` has no effect with n_steps='auto', which halves each path where its "
+                "integrand is rough (trapezoid and Simpson rules on the pieces): leave method "
+                "at its default. "
                 f"Received: method={method!r}"
             )
         return AUTO

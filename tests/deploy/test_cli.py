@@ -490,3 +490,20 @@ def test_any_saved_explainer_is_loaded_by_its_class(case, tmp_path, kind):
             "target": expected.target,
         },
     )
+
+
+@pytest.mark.parametrize(
+    "n_rows, batch_size, actors, expected",
+    [
+        (200_000, 256, 1, 16 * 256),  # at most 16 batches per Ray block
+        (20_000, 256, 2, 16 * 256),
+        (5_000, 256, 2, 4 * 256),  # each actor keeps two blocks to work on
+        (1_000, 256, 2, 256),  # never less than a batch
+        (10, 256, 1, 256),
+    ],
+)
+def test_ray_blocks_hold_whole_batches(n_rows, batch_size, actors, expected):
+    from ig_plugin._batch.on_ray import block_rows
+
+    rows = block_rows(n_rows, batch_size, actors)
+    assert rows == expected and rows % batch_size == 0

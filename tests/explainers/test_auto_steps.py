@@ -5,10 +5,13 @@ import warnings
 import numpy as np
 import pytest
 from compat import keras
+from concurrency import run_together
 from models import RowCounter, functional_mlp, linear_model, seeded_floats, set_seeded_weights
+from scipy.special import roots_legendre
 
 from ig_plugin import IntegratedGradients
-from ig_plugin._integral.auto_steps import deepest_level, level_nodes
+from ig_plugin._integral import driver
+from ig_plugin._integral.auto_steps import integrate_auto
 
 X = seeded_floats((12, 4), seed=80)
 
@@ -20,13 +23,140 @@ def reference(model, X, target, n_steps=4096, **kwargs):
     )
 
 
-def test_the_levels_are_nested_trapezoid_nodes():
-    seen = np.concatenate([level_nodes(level) for level in range(6)])
-    np.testing.assert_array_equal(np.sort(seen), np.linspace(0, 1, 2**5 + 1))
-    assert [deepest_level(m) for m in (3, 4, 5, 9, 1024, 1025)] == [1, 1, 2, 3, 9, 10]
+def steps(n_samples, n_features, seed):
+    """Per sample, ``n_features`` step functions of the path position: a jump of ``sizes`` at
+    ``where``; ``(x - x') * grad`` of a ReLU network before its last activation looks like
+    this, many such jumps per path."""
+    rng = np.random.default_rng(seed)
+    where = rng.uniform(0.0, 1.0, (n_samples, n_features, 5))
+    sizes = rng.normal(size=(n_samples, n_features, 5))
+    base = rng.normal(size=(n_samples, n_features))
+
+    def integrand_at(samples, alphas):
+        jumped = alphas[:, None, None] > where[samples]
+        return [base[samples] + (sizes[samples] * jumped).sum(axis=2)]
+
+    exact = base + (sizes * (1.0 - where)).sum(axis=2)
+    return integrand_at, exact
 
 
-def test_a_linear_model_is_never_refined_past_the_first_level():
+@pytest.mark.parametrize("tolerance", [1e-2, 1e-3])
+def test_jumps_anywhere_are_integrated_within_the_tolerance_and_the_estimate(tolerance):
+    integrand_at, exact = steps(30, 6, seed=79)
+    changes = exact.sum(axis=1)
+    allowed = tolerance * np.abs(changes)
+    (attributions,), n_steps, estimates = integrate_auto(
+        integrand_at, changes, np.zeros(30), allowed, max_steps=4096
+    )
+    errors = np.abs(attributions - exact).sum(axis=1)
+    assert (errors <= estimates + 1e-12).all(), "an estimate below the true error"
+    assert (estimates <= allowed).all()
+    # The smallest Gauss-Legendre rule that meets the tolerance on every sample takes more
+    # gradients than auto takes in all: the nodes went where the jumps are.
+    for n_nodes in 2 ** np.arange(3, 13):
+        nodes, weights = roots_legendre(n_nodes)
+        samples = np.repeat(np.arange(30), n_nodes)
+        values = integrand_at(samples, np.tile(0.5 * (nodes + 1.0), 30))[0]
+        fixed = (values.reshape(30, n_nodes, 6) * 0.5 * weights[:, None]).sum(axis=1)
+        if (np.abs(fixed - exact).sum(axis=1) <= allowed).all():
+            break
+    assert n_steps.sum() < 30 * n_nodes
+
+
+def test_only_the_rough_samples_are_refined():
+    integrand_at, exact = steps(4, 3, seed=78)
+    calls = []
+
+    def counted(samples, alphas):
+        calls.append(len(samples))
+        return integrand_at(samples, alphas)
+
+    def smooth_or_rough(samples, alphas):
+        values = counted(samples, alphas)[0]
+        values[samples >= 2] = exact[samples[samples >= 2]]  # constant: exact at once
+        return [values]
+
+    (attributions,), n_steps, _ = integrate_auto(
+        smooth_or_rough, exact.sum(axis=1), np.zeros(4), np.full(4, 1e-3), max_steps=1024
+    )
+    np.testing.assert_array_equal(n_steps[2:], 3)
+    np.testing.assert_allclose(attributions[2:], exact[2:])
+    assert (n_steps[:2] > 3).all()
+    assert sum(calls) == n_steps.sum(), "a gradient taken for a sample that was done"
+    # A round halves every chosen interval of every sample at once: about log2 of the finest
+    # interval's width rounds (a few more at the end), however many intervals there are.
+    assert len(calls) <= 3 * np.log2(1024), "rounds, not intervals, cost a call"
+    assert len(calls) < (n_steps.max() - 3) / 2
+
+
+def relu_network(seed):
+    """``sum_u c_u relu(w_u . x + b_u)``: a linear output over 12 ReLU units."""
+    rng = np.random.default_rng(seed)
+    w, b, c = rng.normal(size=(3, 12)), rng.normal(size=12) * 0.5, rng.normal(size=(12, 1))
+    inputs = keras.Input((3,))
+    hidden = keras.layers.Dense(12, activation="relu")
+    output = keras.layers.Dense(1, use_bias=False)
+    model = keras.Model(inputs, output(hidden(inputs)))
+    hidden.set_weights([w, b])
+    output.set_weights([c])
+    return model, (w, b, c[:, 0])
+
+
+def relu_network_ig(parameters, X):
+    """IG from 0 in closed form: unit ``u`` is on where ``a (w_u . x) + b_u > 0``, a stretch of
+    ``[0, 1]`` of known length, and feature ``i`` collects ``x_i c_u w_iu`` over it."""
+    w, b, c = parameters
+    slope = X @ w  # (N, U): the pre-activation along the path is alpha * slope + b
+    with np.errstate(divide="ignore", invalid="ignore"):
+        crossing = np.where(slope != 0, -b / slope, np.inf)
+    on_above = np.clip(1.0 - np.clip(crossing, 0.0, 1.0), 0.0, 1.0)  # slope > 0
+    on_below = np.clip(crossing, 0.0, 1.0)  # slope < 0
+    length = np.where(slope > 0, on_above, np.where(slope < 0, on_below, (b > 0) * 1.0))
+    return X * ((length * c) @ w.T)
+
+
+@pytest.mark.parametrize("tolerance", [1e-2, 1e-3])
+def test_a_relu_network_against_its_closed_form(tolerance):
+    model, parameters = relu_network(seed=77)
+    X = seeded_floats((40, 3), seed=76) * 3
+    exact = relu_network_ig(parameters, X.astype(np.float64))
+    explanation = IntegratedGradients(model, n_steps="auto", tolerance=tolerance).explain(
+        X, baselines=0.0
+    )
+    changes = exact.sum(axis=1)
+    errors = np.abs(explanation.attributions[0] - exact).sum(axis=1)
+    rounding = 1e-5 * np.abs(X).sum(axis=1)  # float32 gradients and attributions
+    assert (errors <= tolerance * np.abs(changes) + rounding).all()
+    assert (errors <= explanation.error_estimates + rounding).all(), "a dishonest estimate"
+    # Uniform Gauss-Legendre with as many nodes as the hardest sample took misses the
+    # tolerance on some sample: the nodes went where the kinks are.
+    fixed = IntegratedGradients(model, n_steps=int(explanation.n_steps.max())).explain(
+        X, baselines=0.0
+    )
+    fixed_errors = np.abs(fixed.attributions[0] - exact).sum(axis=1)
+    assert explanation.n_steps.mean() < explanation.n_steps.max()
+    assert (fixed_errors > tolerance * np.abs(changes)).any() or (
+        explanation.n_steps.mean() < 0.5 * explanation.n_steps.max()
+    )
+
+
+def test_a_sample_gets_the_same_steps_alone_as_in_a_batch():
+    model, _ = relu_network(seed=75)
+    X = seeded_floats((10, 3), seed=74) * 3
+    explainer = IntegratedGradients(model, n_steps="auto", tolerance=1e-3)
+    together = explainer.explain(X, baselines=0.0)
+    for row in (0, 4, 9):
+        alone = explainer.explain(X[row : row + 1], baselines=0.0)
+        assert alone.n_steps[0] == together.n_steps[row]
+        np.testing.assert_allclose(
+            alone.attributions[0][0], together.attributions[0][row], rtol=1e-6, atol=1e-6
+        )
+        np.testing.assert_allclose(
+            alone.error_estimates[0], together.error_estimates[row], rtol=1e-5, atol=1e-7
+        )
+
+
+def test_a_linear_model_is_never_refined_past_the_first_round():
     model = linear_model(np.array([[1.0, -2.0], [0.5, 3.0], [2.0, 1.0], [-1.0, 0.5]]))
     explanation = IntegratedGradients(model, n_steps="auto").explain(X, target=1)
     np.testing.assert_array_equal(explanation.n_steps, 3)
@@ -46,7 +176,8 @@ def test_smooth_models_meet_the_tolerance(tolerance, activation):
     assert (np.abs(explanation.deltas) <= tolerance * np.abs(changes)).all()
     assert (explanation.error_estimates <= tolerance * np.abs(changes)).all()
     assert explanation.n_steps.dtype == np.int64 and explanation.n_steps.shape == (12,)
-    assert set(explanation.n_steps) <= {2**level + 1 for level in range(1, 11)}
+    # The first round takes 3 gradients, each halving two more.
+    assert (explanation.n_steps >= 3).all() and (explanation.n_steps % 2 == 1).all()
 
 
 def test_the_estimate_bounds_every_features_error():
@@ -189,3 +320,45 @@ def test_progress_bar_with_auto_steps(mlp, mlp_data, capsys):
 
 def test_float_tolerance_is_kept_as_given(mlp):
     assert IntegratedGradients(mlp, n_steps="auto", tolerance=np.float32(0.5)).tolerance == 0.5
+
+
+def test_samples_refined_in_groups_get_what_they_get_together(monkeypatch):
+    """Memory: samples are refined in groups that fit ``AUTO_BYTES``; the groups change
+    nothing, and one warning still covers every sample at max_steps."""
+    model, _ = relu_network(seed=73)
+    X = seeded_floats((7, 3), seed=72) * 3
+    explainer = IntegratedGradients(model, n_steps="auto", tolerance=1e-4, max_steps=33)
+    with pytest.warns(UserWarning, match="max_steps") as together_warnings:
+        together = explainer.explain(X, baselines=0.0)
+    monkeypatch.setattr(driver, "AUTO_BYTES", 1)  # one sample per group
+    with pytest.warns(UserWarning, match="max_steps") as grouped_warnings:
+        grouped = explainer.explain(X, baselines=0.0)
+    assert len(grouped_warnings) == len(together_warnings) == 1
+    assert str(grouped_warnings[0].message) == str(together_warnings[0].message)
+    np.testing.assert_array_equal(grouped.n_steps, together.n_steps)
+    np.testing.assert_allclose(grouped.attributions[0], together.attributions[0], atol=1e-6)
+
+
+def test_one_auto_explainer_shared_by_threads():
+    """A server's case: one ``n_steps="auto"`` explainer, requests of different sizes at once
+    (each round a fresh explainer, so that the first calls trace together); every sample gets
+    the steps and attributions it gets alone."""
+    model, _ = relu_network(seed=71)
+    batches = [seeded_floats((n, 3), seed=70 + n) * 3 for n in (1, 3, 6)]
+
+    def make():
+        return IntegratedGradients(model, n_steps="auto", tolerance=1e-3, internal_batch_size=7)
+
+    expected = [make().explain(X, baselines=0.0) for X in batches]
+    for _ in range(2):
+        shared, results = make(), {}
+
+        def explain(i, explainer=shared, results=results):
+            results[i] = explainer.explain(batches[i], baselines=0.0)
+
+        run_together([lambda i=i: explain(i) for i in range(len(batches))])
+        for i, explanation in results.items():
+            np.testing.assert_array_equal(explanation.n_steps, expected[i].n_steps)
+            np.testing.assert_allclose(
+                explanation.attributions[0], expected[i].attributions[0], rtol=1e-5, atol=1e-6
+            )

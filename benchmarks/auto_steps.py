@@ -1,0 +1,302 @@
+"""``n_steps="auto"`` against the smallest fixed Gauss-Legendre ``n_steps`` that does as well.
+
+On four models: the digits CNN of the docs (trained for a few seconds on scikit-learn's bundled
+digits), a ReLU MLP trained on the same digits, workload 1's small CNN (28x28x1, ReLU
+convolutions and a ReLU dense layer, seeded untrained weights, random images: its integrands
+are nearly straight), and the tiny smooth model of ``targets_and_steps.py`` (one steep
+sigmoid unit whose threshold only 10 of 200 samples' paths cross). For each model and tolerance:
+
+- a 4,096-node Gauss-Legendre reference; a sample's error is the sum over its features of
+  ``|attribution - reference|``, relative to ``|F(x) - F(x')|`` (what the tolerance bounds);
+- the smallest fixed Gauss-Legendre ``n_steps`` (from a list) whose error is within the
+  tolerance on every sample;
+- ``n_steps="auto"``: the share of samples within the tolerance, the share whose error is
+  within their own ``error_estimates`` (honest estimates), the gradients taken, the rounds
+  (compiled calls) and the wall time, against the fixed rule's; medians of timed runs taken in
+  alternation, after one untimed run of each;
+- on the ReLU models, how many ReLU units switch along each path (their on/off pattern compared
+  at 512 points): what makes the integrand rough.
+
+    python benchmarks/auto_steps.py [--repeats 5] [--output results/auto_steps.json]
+
+Writes the JSON and an RST table (docs/steps.rst includes it) next to it. About 3 minutes on
+two cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras
+import numpy as np
+from machine import LoadMeter, describe
+from report import _list_table
+from targets_and_steps import hard_and_easy_batch
+from workloads import WORKLOADS
+
+sys.path.insert(0, str(Path(__file__).parent.parent / "examples"))
+from image_digits import digit_images, train_cnn
+
+from ig_plugin import IntegratedGradients
+from ig_plugin._integral import driver
+
+RESULTS = Path(__file__).parent / "results"
+TOLERANCES = (1e-2, 1e-3)
+FIXED_STEPS = (4, 8, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048, 3072)
+BATCH = 4096
+
+
+def digits_cnn() -> tuple[keras.Model, np.ndarray, np.ndarray]:
+    images, labels, train, test = digit_images()
+    model = train_cnn(images[train], labels[train])
+    X = images[test][:48]
+    return model, X, np.argmax(model.predict(X, verbose=0), axis=1)
+
+
+def digits_mlp() -> tuple[keras.Model, np.ndarray, np.ndarray]:
+    """A ReLU MLP (64-128-64-10) trained for a few seconds on the flattened digits."""
+    images, labels, train, test = digit_images()
+    flat = images.reshape(len(images), -1)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((64,)),
+            keras.layers.Dense(128, activation="relu"),
+            keras.layers.Dense(64, activation="relu"),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(flat[train], labels[train], epochs=30, batch_size=32, verbose=0)
+    X = flat[test][:96]
+    return model, X, np.argmax(model.predict(X, verbose=0), axis=1)
+
+
+def small_cnn() -> tuple[keras.Model, np.ndarray, np.ndarray]:
+    workload = WORKLOADS["cnn"]
+    model, X = workload.build(), workload.make_inputs(24)
+    return model, X, np.argmax(model.predict(X, verbose=0), axis=1)
+
+
+def tiny_smooth() -> tuple[keras.Model, np.ndarray, None]:
+    model, X = hard_and_easy_batch()
+    return model, X, None
+
+
+MODELS = {
+    "digits CNN, 8x8x1 (48 images)": digits_cnn,
+    "digits ReLU MLP, 64 features (96 images)": digits_mlp,
+    "small CNN, 28x28x1, seeded weights (24 images)": small_cnn,
+    "tiny smooth model, 16 features (200 samples)": tiny_smooth,
+}
+
+
+def relu_switches(model: keras.Model, X: np.ndarray, points: int = 512) -> np.ndarray:
+    """Per sample, how many ReLU units change state between successive points of its path
+    from 0 (summed over the path)."""
+    layers = [
+        layer
+        for layer in model.layers
+        if getattr(layer, "activation", None) is keras.activations.relu
+    ]
+    probe = keras.Model(model.inputs, [layer.output for layer in layers])
+    alphas = np.linspace(0.0, 1.0, points, dtype=np.float32)
+    counts = []
+    for x in X:
+        path = alphas.reshape(-1, *([1] * x.ndim)) * x[None]
+        states = probe.predict(path, batch_size=points, verbose=0)
+        states = states if isinstance(states, list) else [states]
+        on = np.concatenate([s.reshape(points, -1) > 0 for s in states], axis=1)
+        counts.append(int((on[1:] != on[:-1]).sum()))
+    return np.array(counts)
+
+
+class Rounds:
+    """Counts the compiled calls ``n_steps="auto"`` makes (one per round and group)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._original = driver._integrand
+
+        def counted(paths, progress):
+            integrand_at = self._original(paths, progress)
+
+            def call(samples, alphas):
+                self.count += 1
+                return integrand_at(samples, alphas)
+
+            return call
+
+        driver._integrand = counted
+
+    def close(self) -> None:
+        driver._integrand = self._original
+
+
+def _seconds(run, *args, **kwargs) -> float:
+    start = time.perf_counter()
+    run(*args, **kwargs)
+    return time.perf_counter() - start
+
+
+def measure(title: str, make, repeats: int) -> list[dict[str, Any]]:
+    model, X, target = make()
+    kwargs: dict[str, Any] = {"target": target, "baselines": 0.0}
+
+    def explainer(**settings) -> IntegratedGradients:
+        return IntegratedGradients(model, internal_batch_size=BATCH, **settings)
+
+    reference = explainer(n_steps=4096).explain(X, **kwargs)
+    features = tuple(range(1, X.ndim))
+    change = reference.attributions[0].sum(axis=features) - reference.deltas
+
+    def errors(explanation) -> np.ndarray:
+        error = np.abs(explanation.attributions[0].astype(np.float64) - reference.attributions[0])
+        return error.sum(axis=features) / np.maximum(np.abs(change), 1e-12)
+
+    fixed_errors: dict[int, float] = {}
+    switches = None
+    if target is not None:
+        switches = relu_switches(model, X)
+    rows = []
+    for tolerance in TOLERANCES:
+        smallest = None
+        for n_steps in FIXED_STEPS:
+            if n_steps not in fixed_errors:
+                fixed_errors[n_steps] = float(
+                    errors(explainer(n_steps=n_steps).explain(X, **kwargs)).max()
+                )
+            if fixed_errors[n_steps] <= tolerance:
+                smallest = n_steps
+                break
+        auto_explainer = explainer(n_steps="auto", tolerance=tolerance)
+        rounds = Rounds()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            auto = auto_explainer.explain(X, **kwargs)
+        rounds.close()
+        auto_errors = errors(auto)
+        estimates = np.asarray(auto.error_estimates) / np.maximum(np.abs(change), 1e-12)
+        fixed_explainer = explainer(n_steps=smallest or FIXED_STEPS[-1])
+        fixed_explainer.explain(X, **kwargs)
+        auto_times, fixed_times = [], []
+        load = LoadMeter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for _ in range(repeats):
+                auto_times.append(_seconds(auto_explainer.explain, X, **kwargs))
+                fixed_times.append(_seconds(fixed_explainer.explain, X, **kwargs))
+        others = load.stop()
+        rows.append(
+            {
+                "model": title,
+                "n_samples": len(X),
+                "tolerance": tolerance,
+                "smallest_fixed_n_steps": smallest,
+                "fixed_max_error_at_largest": fixed_errors[FIXED_STEPS[-1]]
+                if smallest is None
+                else None,
+                "fixed_gradients": len(X) * (smallest or FIXED_STEPS[-1]),
+                "auto_gradients": int(auto.n_steps.sum()),
+                "auto_steps_median": float(np.median(auto.n_steps)),
+                "auto_steps_max": int(auto.n_steps.max()),
+                "auto_rounds": rounds.count,
+                "auto_within_tolerance": float(np.mean(auto_errors <= tolerance)),
+                "auto_honest": float(np.mean(auto_errors <= estimates * (1 + 1e-6) + 1e-9)),
+                "auto_max_error": float(auto_errors.max()),
+                "auto_warnings": len(caught),
+                "auto_s": statistics.median(auto_times),
+                "fixed_s": statistics.median(fixed_times),
+                "load": others,
+                "relu_switches_median": None if switches is None else float(np.median(switches)),
+                "relu_switches_max": None if switches is None else int(switches.max()),
+            }
+        )
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def render(report: dict[str, Any]) -> str:
+    rows = []
+    for row in report["rows"]:
+        fixed = row["smallest_fixed_n_steps"]
+        rows.append(
+            [
+                row["model"],
+                f"{row['tolerance']:g}",
+                str(fixed) if fixed else f"> {FIXED_STEPS[-1]}",
+                f"{row['fixed_gradients']:,}",
+                f"{row['auto_gradients']:,} ({row['auto_steps_median']:.0f} / "
+                f"{row['auto_steps_max']})",
+                f"{row['auto_gradients'] / row['fixed_gradients']:.2f}",
+                f"{row['auto_within_tolerance']:.0%} / {row['auto_honest']:.0%}",
+                str(row["auto_rounds"]),
+                f"{row['fixed_s']:.3f} / {row['auto_s']:.3f}",
+                f"{row['auto_s'] / row['fixed_s']:.2f}",
+            ]
+        )
+    lines = _list_table(
+        "n_steps='auto' against the smallest fixed Gauss-Legendre n_steps that meets the "
+        "tolerance on every sample",
+        [
+            "model",
+            "tolerance",
+            "fixed n_steps",
+            "gradients, fixed",
+            "gradients, auto (median / max per sample)",
+            "gradient ratio",
+            "auto within tolerance / within its estimate",
+            "auto rounds",
+            "time fixed / auto (s)",
+            "time ratio",
+        ],
+        rows,
+    )
+    machine = report["machine"]
+    loads = [row["load"] for row in report["rows"]]
+    switches = {
+        row["model"]: (row["relu_switches_median"], row["relu_switches_max"])
+        for row in report["rows"]
+        if row["relu_switches_median"] is not None
+    }
+    said = "; ".join(
+        f"{model}: median {median:.0f}, at most {most}"
+        for model, (median, most) in switches.items()
+    )
+    lines.append(
+        f"Measured on {machine['cpu']} ({machine['cores']} cores), TensorFlow "
+        f"{machine['tensorflow']}; other processes kept {min(loads):.2f} to {max(loads):.2f} "
+        f"cores busy during the timed runs. ReLU units switching along a path ({said})."
+    )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--models", default=",".join(str(i) for i in range(len(MODELS))))
+    parser.add_argument("--output", type=Path, default=RESULTS / "auto_steps.json")
+    args = parser.parse_args(argv)
+    chosen = [list(MODELS.items())[int(i)] for i in args.models.split(",")]
+    report: dict[str, Any] = {"machine": describe(), "rows": []}
+    for title, make in chosen:
+        report["rows"] += measure(title, make, args.repeats)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, indent=2) + "\n")
+    rst = render(report)
+    args.output.with_suffix(".rst").write_text(rst)
+    print(rst)
+
+
+if __name__ == "__main__":
+    main()
