@@ -25,6 +25,7 @@ import tensorflow as tf
 
 from ig_plugin._engine.layer_hooks import attributed_call, recording, substituting
 from ig_plugin._engine.loop import gradients, integrate
+from ig_plugin._engine.memory import PointCost, row_bytes
 from ig_plugin._engine.plans import Plan, SpanPlans
 from ig_plugin._engine.select import select, select_scalar
 from ig_plugin._engine.spans import AttributeFn, span_length
@@ -168,6 +169,19 @@ class CompiledModel:
             recorded.append([v.numpy() for v in values])
         joined = tf.nest.map_structure(lambda *parts: np.concatenate(parts), *outputs)
         return joined, [np.concatenate(parts) for parts in zip(*recorded, strict=True)]
+
+    def point_cost(
+        self, arrays: Sequence[np.ndarray], call: ModelCall, kwargs: ForwardKwargs
+    ) -> PointCost:
+        """What one path point costs in memory, estimated from the traced forward pass on rows
+        like ``arrays``' (traced now if need be; nothing runs): see
+        :mod:`ig_plugin._engine.memory`. The point's size is a row of ``arrays``; with a layer
+        the caller replaces it by a row of the layer's values once they are recorded."""
+        mode = "plain" if self.layer is None else "record"
+        rows = tuple(a[:1] for a in arrays)
+        batch_kwargs = {**{k: v[:1] for k, v in kwargs.per_sample.items()}, **kwargs.shared}
+        concrete = self._forward.concrete(rows, call, batch_kwargs, mode, ())
+        return PointCost(row_bytes(concrete.graph), sum(row.nbytes for row in rows))
 
     def path_ends(
         self,
