@@ -12,7 +12,7 @@ EXTRAS ?= dev,ray,serve,serve-clients
 PYTHON := $(VENV)/bin/python
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install test lint demo examples docs benchmark benchmark-smoke benchmark-serving test-alibi-runtime test-stacks test-tf-keras test-tf2.14 test-captum test-keras-hub benchmark-sequences benchmark-expected-gradients benchmark-metrics clean
+.PHONY: install test lint demo examples docs benchmark benchmark-smoke benchmark-serving test-alibi-runtime test-stacks test-tf-keras test-tf2.14 test-captum test-keras-hub benchmark-sequences benchmark-expected-gradients benchmark-metrics benchmark-batch-size clean
 
 $(PYTHON):
 	python3 -m venv $(VENV)
@@ -135,6 +135,12 @@ benchmark-metrics:
 		"quantus==0.6.0" "numpy<2"
 	$(STACKS)/metrics/bin/python -m pytest tests/parity/test_quantus_metrics.py
 	$(STACKS)/metrics/bin/python benchmarks/metrics.py
+
+# internal_batch_size="auto" against fixed sizes from 16 to 4,096 on the four workloads, and the
+# peak memory auto adds under a 64 MiB budget; about ten minutes, not in CI. Writes
+# benchmarks/results/batch_size.{json,rst}, which the docs' performance page includes.
+benchmark-batch-size: install
+	$(PYTHON) benchmarks/batch_size.py
 
 clean:
 	rm -rf $(VENV) $(STACKS) build dist *.egg-info examples/output .pytest_cache .mypy_cache .ruff_cache

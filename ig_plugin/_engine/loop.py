@@ -38,13 +38,18 @@ TARGETS_PER_PASS = 10
 
 
 def _backward(
-    tape: tf.GradientTape, scalars: tf.Tensor, points: list, first: Any, count: int
+    tape: tf.GradientTape,
+    scalars: tf.Tensor,
+    points: list,
+    first: Any,
+    count: int,
+    n_targets: int,
 ) -> list[tf.Tensor]:
     """The gradients of targets ``first`` to ``first + count - 1`` of ``(n_pairs, K)``
     scalars, one backward pass each with a one-hot cotangent (its vector-Jacobian product is
     that target's gradient): per tensor ``(n_pairs, count, *feature_shape)``. A target past
     the last one has a zero cotangent and a zero gradient (the caller drops it)."""
-    rows, n_targets = tf.shape(scalars)[0], scalars.shape[1]
+    rows = tf.shape(scalars)[0]
     # Written out side by side, not chained: chaining them (one backward pass after the other)
     # made ten targets on a small CNN 0.8x of ten separate gradients instead of 0.6x.
     per_target = [
@@ -76,7 +81,7 @@ def _remaining_targets(
         with tf.GradientTape(persistent=True, watch_accessed_variables=False) as tape:
             tape.watch(points)
             scalars = scalars_at(points, sample_ids)
-        grads = _backward(tape, scalars, points, index * per_pass, per_pass)
+        grads = _backward(tape, scalars, points, index * per_pass, per_pass, n_targets)
         return index + 1, tuple(part.write(index, g) for part, g in zip(parts, grads, strict=True))
 
     parts = tuple(
@@ -101,7 +106,11 @@ def _remaining_targets(
 
 
 def gradients(
-    scalars_at: ScalarsAt, points: list, sample_ids: tf.Tensor, many: bool
+    scalars_at: ScalarsAt,
+    points: list,
+    sample_ids: tf.Tensor,
+    many: bool,
+    n_targets: int | None = None,
 ) -> tuple[list[tf.Tensor], tf.Tensor]:
     """d scalars / d points: per tensor ``(n_pairs, *feature_shape)``, or with ``many``
     ``(n_pairs, K, *feature_shape)``; and the scalars themselves.
@@ -111,8 +120,9 @@ def gradients(
     backward passes (pfor), was 1.6x slower than K separate gradients on a small CNN, and a graph
     loop over the K backward passes of one tape 1.5x; written out in the graph they took about
     0.6x. More targets are taken that many at a time, each batch with its own forward pass, in
-    a graph loop. K is read from the scalars' static shape; when a trace leaves it open, the
-    batch Jacobian is the fallback.
+    a graph loop. K is ``n_targets``, a Python int (so a compiled caller traces once per K: a
+    trace that serves several K would leave it open), else the scalars' static shape; when
+    neither says it, the batch Jacobian is the fallback.
     """
     zero = tf.UnconnectedGradients.ZERO
     # Only the points are differentiated: the model's variables need not be watched.
@@ -122,13 +132,13 @@ def gradients(
     if not many:
         # A tensor that does not reach the output has a zero gradient, not None.
         return tape.gradient(scalars, points, unconnected_gradients=zero), scalars
-    n_targets = scalars.shape[1]
+    n_targets = n_targets or scalars.shape[1]
     if n_targets is None:
         jacobians = [tape.batch_jacobian(scalars, p, unconnected_gradients=zero) for p in points]
         return jacobians, scalars
     n_passes = -(-n_targets // TARGETS_PER_PASS)
     per_pass = -(-n_targets // n_passes)  # as even as can be: 12 targets are 6 + 6, not 10 + 2
-    first_pass = _backward(tape, scalars, points, 0, per_pass)
+    first_pass = _backward(tape, scalars, points, 0, per_pass, n_targets)
     if n_passes == 1:
         return first_pass, scalars
     rest = _remaining_targets(scalars_at, points, sample_ids, first_pass, n_targets, per_pass)
@@ -141,7 +151,7 @@ def integrate(
     plan: Plan,
     chunk_size: tf.Tensor,
     scalars_at: ScalarsAt,
-    n_targets: tf.Tensor | None = None,
+    n_targets: int | None = None,
     progress: tf.Tensor | None = None,
 ) -> list[tf.Tensor]:
     """Attributions of the samples of ``ends``: per attributed tensor ``(n, [K,] *feature)``.
@@ -161,8 +171,8 @@ def integrate(
     scalars_at
         The explained outputs at a chunk's points (:data:`ScalarsAt`).
     n_targets
-        K, when ``scalars_at`` gives K targets per pair (int64 scalar): attributions gain a K
-        axis after the sample.
+        K, when ``scalars_at`` gives K targets per pair (a Python int, static in the trace):
+        attributions gain a K axis after the sample.
     progress
         A token of :func:`ig_plugin._progress.reporting`: each chunk reports its pairs.
     """
@@ -174,7 +184,7 @@ def integrate(
         lo = chunk * chunk_size
         hi = tf.minimum(lo + chunk_size, stop)
         part = plan.chunk(starts, ends, lo, hi)
-        grads, _ = gradients(scalars_at, part.points, part.sample_ids, many)
+        grads, _ = gradients(scalars_at, part.points, part.sample_ids, many, n_targets)
         if part.factors is not None:
             # Per pair: gradient * factor, with a K axis to skip when there are targets.
             grads = [
@@ -201,7 +211,9 @@ def integrate(
     def sum_shape(end: tf.Tensor) -> tf.Tensor:
         """A sample's sum: the features, after a K axis with several targets."""
         features = tf.shape(end, out_type=tf.int64)[1:]
-        return features if n_targets is None else tf.concat([[n_targets], features], axis=0)
+        if n_targets is None:
+            return features
+        return tf.concat([tf.constant([n_targets], tf.int64), features], axis=0)
 
     carries = tuple(tf.zeros(sum_shape(end), tf.float64) for end in ends)
     finished = tuple(
