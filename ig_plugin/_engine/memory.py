@@ -14,6 +14,10 @@ memory one path point costs, estimated from the model before any gradient runs:
 - all times :data:`SAFETY_FACTOR`, for what the estimate leaves out (the allocator's rounding,
   temporary buffers of fused kernels).
 
+The points per batch are the budget over that cost, at most :data:`MAX_AUTO_POINTS`, and on a
+CPU at most as many as keep the batch's activations within :data:`CPU_BATCH_ACTIVATION_BYTES`
+(larger batches run slower there, not faster).
+
 The estimate reads the traced graph, so it is the same on every run of the same model and input
 shapes, and costs no gradient. Nothing of a result depends on the chunk size (the compiled loop
 sums each sample in float64 across chunks), so "auto" changes how fast and how much memory, never
@@ -50,13 +54,24 @@ SAFETY_FACTOR = 1.5
 #: batch runs no faster on a CPU, and only holds more memory.
 MAX_AUTO_POINTS = 4096
 
+#: On a CPU, "auto" also keeps a gradient batch's activations within this many bytes: in a sweep
+#: of fixed sizes (``benchmarks/batch_size.py``, 2 cores) the small CNN was fastest at 128 to
+#: 256 points (20 to 40 MiB of activations) and 25 % slower at 4,096, the text model fastest at
+#: 256; larger batches than this spill out of the caches and run slower, not faster. A GPU has
+#: no such cap: it runs a large batch no slower per point.
+CPU_BATCH_ACTIVATION_BYTES = 64 * 1024 * 1024
+
+
+def has_gpu() -> bool:
+    return bool(tf.config.list_logical_devices("GPU"))
+
 
 def available_bytes() -> int:
     """The memory available to the explain: with a GPU, :data:`GPU_DEFAULT_BUDGET` divided by
     :data:`DEFAULT_BUDGET_FRACTION` (so the default budget is that budget); otherwise the host's
     ``MemAvailable`` (``/proc/meminfo``), or, where there is none, ``os.sysconf``'s available
     physical pages."""
-    if tf.config.list_logical_devices("GPU"):
+    if has_gpu():
         return int(GPU_DEFAULT_BUDGET / DEFAULT_BUDGET_FRACTION)
     try:
         with open("/proc/meminfo") as meminfo:
@@ -155,7 +170,12 @@ class BatchSize:
             scale = cost.gradient_bytes(1) / cost.gradient_bytes(n_targets)
             return max(1, int(self.points * scale))
         assert cost is not None  # "auto" always measures the cost first
-        return self._fitting(cost.gradient_bytes(n_targets), f"path point with {n_targets} targets")
+        what = "path point" if n_targets == 1 else f"path point with {n_targets} targets"
+        fitting = self._fitting(cost.gradient_bytes(n_targets), what)
+        if has_gpu():
+            return fitting
+        fast = CPU_BATCH_ACTIVATION_BYTES // max(1, cost.activation_bytes)
+        return max(1, min(fitting, fast))
 
     def forward_rows(self, cost: PointCost | None) -> int:
         """Rows per forward pass (X, the baselines, the path starts)."""
