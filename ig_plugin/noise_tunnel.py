@@ -189,7 +189,7 @@ class NoiseTunnel(Explainer):
         stdevs = self._per_input(arrays, request.inputs.names)
         # The model output on X itself: what the explanation reports, and what target_fn sees.
         compiled = wrapped._compiled_model()
-        rows = wrapped.forward_rows(compiled, request)
+        rows = wrapped._forward_rows(compiled, request)
         predictions, _ = compiled.forward(arrays, request.call, request.kwargs, rows)
         explaining = wrapped
         if wrapped.target_fn is not None:

@@ -65,7 +65,7 @@ class ModelExplainer(Explainer):
     model: Any
     layer: Any
     internal_batch_size: int | str
-    #: A class default: explainers saved before ``memory_budget`` existed load without one.
+    # A class default: explainers saved before memory_budget existed load without one.
     memory_budget: int | None = None
 
     def _attach(self, model: Any, layer: Any, choice: LayerChoice) -> None:
@@ -205,7 +205,7 @@ class ModelExplainer(Explainer):
         return prepare_request(self, arguments)
 
     @property
-    def batching(self) -> BatchSize:
+    def _batching(self) -> BatchSize:
         """``internal_batch_size`` and ``memory_budget`` as the passes take them."""
         fixed = None if self.internal_batch_size == AUTO else int(self.internal_batch_size)
         return BatchSize(fixed, self.memory_budget)
@@ -213,19 +213,19 @@ class ModelExplainer(Explainer):
     def _auto_cost(self, compiled: CompiledModel, request: Request) -> PointCost | None:
         """What a path point costs in memory, when "auto" needs it to size the forward passes
         (else None: it is measured later if several targets need it)."""
-        if not self.batching.is_auto:
+        if not self._batching.is_auto:
             return None
         return compiled.point_cost(request.inputs.arrays, request.call, request.kwargs)
 
-    def forward_rows(self, compiled: CompiledModel, request: Request) -> int:
+    def _forward_rows(self, compiled: CompiledModel, request: Request) -> int:
         """Rows per forward pass on ``request``'s inputs."""
-        return self.batching.forward_rows(self._auto_cost(compiled, request))
+        return self._batching.forward_rows(self._auto_cost(compiled, request))
 
     def _paths(self, request: Request, starts: tuple[np.ndarray, ...]) -> tuple[Any, Paths]:
         """Run the model on X: its predictions, and the paths from ``starts`` (one per sample,
         or a table of start rows) to X with the target rule that the predictions decide."""
         compiled = self._compiled_model()
-        batch = self.batching
+        batch = self._batching
         cost = self._auto_cost(compiled, request)
         predictions, ends = compiled.path_ends(
             request.inputs.arrays, starts, request.kwargs, batch.forward_rows(cost), request.call

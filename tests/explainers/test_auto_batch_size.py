@@ -209,4 +209,4 @@ def test_an_explainer_saved_by_0_1_0_keeps_its_batch_size():
     loaded = IntegratedGradients.load(SAVED_BY_0_1_0 / "target_fn", build_model())
     assert isinstance(loaded.internal_batch_size, int)
     assert loaded.memory_budget is None
-    assert not loaded.batching.is_auto
+    assert not loaded._batching.is_auto
