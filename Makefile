@@ -12,7 +12,7 @@ EXTRAS ?= dev,ray,serve,serve-clients,xrai,pair
 PYTHON := $(VENV)/bin/python
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install test lint demo examples docs benchmark benchmark-smoke benchmark-serving test-alibi-runtime test-stacks test-tf-keras test-tf2.14 test-captum test-keras-hub benchmark-sequences benchmark-expected-gradients benchmark-metrics benchmark-path-methods benchmark-auto-steps clean
+.PHONY: install test lint demo examples docs benchmark benchmark-smoke benchmark-serving test-alibi-runtime test-stacks test-tf-keras test-tf2.14 test-captum test-keras-hub benchmark-sequences benchmark-expected-gradients benchmark-metrics benchmark-path-methods benchmark-auto-steps benchmark-batch-size clean
 
 $(PYTHON):
 	python3 -m venv $(VENV)
@@ -148,6 +148,12 @@ benchmark-path-methods: install
 # benchmarks/results/auto_steps.{json,rst}, which docs/steps.rst includes.
 benchmark-auto-steps: install
 	$(PYTHON) benchmarks/auto_steps.py
+
+# internal_batch_size="auto" against fixed sizes from 16 to 4,096 on the four workloads, and the
+# peak memory auto adds under a 64 MiB budget; about ten minutes, not in CI. Writes
+# benchmarks/results/batch_size.{json,rst}, which the docs' performance page includes.
+benchmark-batch-size: install
+	$(PYTHON) benchmarks/batch_size.py
 
 clean:
 	rm -rf $(VENV) $(STACKS) build dist *.egg-info examples/output .pytest_cache .mypy_cache .ruff_cache

@@ -41,14 +41,24 @@ def _reset_peak() -> bool:
     return True
 
 
-def measure(kind: str, workload_key: str, n_samples: int, n_steps: int, batch_size: int) -> dict:
-    """Build, warm up, and measure the peak RSS of one ``explain`` (in this process)."""
+def measure(
+    kind: str,
+    workload_key: str,
+    n_samples: int,
+    n_steps: int,
+    batch_size: int | str,
+    memory_budget: int | None = None,
+) -> dict:
+    """Build, warm up, and measure the peak RSS of one ``explain`` (in this process).
+
+    ``batch_size`` may be ``"auto"`` (ig_plugin only), with a ``memory_budget`` in bytes or
+    None for the default."""
     # Imported here: the parent process only spawns children and needs no TensorFlow for it.
     from timing import explainer, make_case
     from workloads import WORKLOADS
 
     case = make_case(WORKLOADS[workload_key], n_samples)
-    explaining = explainer(kind, case, n_steps, batch_size)
+    explaining = explainer(kind, case, n_steps, batch_size, memory_budget)
     explaining.explain(case.X[:2], target=case.target[:2])
     baseline = _status_kib()["VmRSS"]
     reset = _reset_peak()
@@ -74,11 +84,17 @@ def measure(kind: str, workload_key: str, n_samples: int, n_steps: int, batch_si
 
 
 def measure_in_fresh_process(
-    kind: str, workload_key: str, n_samples: int, n_steps: int, batch_size: int
+    kind: str,
+    workload_key: str,
+    n_samples: int,
+    n_steps: int,
+    batch_size: int | str,
+    memory_budget: int | None = None,
 ) -> dict[str, Any]:
     """Run :func:`measure` in a child Python and return its result."""
     command = [sys.executable, os.path.abspath(__file__), kind, workload_key]
     command += [str(n_samples), str(n_steps), str(batch_size)]
+    command += [] if memory_budget is None else [str(memory_budget)]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
     done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     if done.returncode != 0:
@@ -89,7 +105,9 @@ def measure_in_fresh_process(
 
 def main() -> None:
     kind, workload_key, n_samples, n_steps, batch_size = sys.argv[1:6]
-    result = measure(kind, workload_key, int(n_samples), int(n_steps), int(batch_size))
+    budget = int(sys.argv[6]) if len(sys.argv) > 6 else None
+    size = batch_size if batch_size == "auto" else int(batch_size)
+    result = measure(kind, workload_key, int(n_samples), int(n_steps), size, budget)
     print(json.dumps(result))
 
 

@@ -52,8 +52,20 @@ def make_case(workload: Workload, n_samples: int | None = None) -> Case:
     return Case(workload, model, X, target, layer)
 
 
-def explainer(kind: str, case: Case, n_steps: int, batch_size: int) -> Any:
-    """An ig_plugin or alibi explainer for ``case``, with the same settings for both."""
+def explainer(
+    kind: str, case: Case, n_steps: int, batch_size: int | str, memory_budget: int | None = None
+) -> Any:
+    """An ig_plugin or alibi explainer for ``case``, with the same settings for both
+    (``batch_size="auto"`` and ``memory_budget``: ig_plugin only)."""
+    if memory_budget is not None:
+        return IntegratedGradients(
+            case.model,
+            layer=case.layer,
+            method=METHOD,
+            n_steps=n_steps,
+            internal_batch_size=batch_size,
+            memory_budget=memory_budget,
+        )
     cls = IntegratedGradients if kind == "ig_plugin" else AlibiIntegratedGradients
     return cls(
         case.model,

@@ -66,12 +66,16 @@ class BlurIntegratedGradients(ModelExplainer):
         sample, e.g. ``functools.partial(np.argmax, axis=1)``.
     internal_batch_size
         Most path points per gradient batch, and most samples per forward pass: peak memory
-        grows with it, not with N or ``n_steps``.
+        grows with it, not with N or ``n_steps``; or ``"auto"``, chosen from
+        ``memory_budget`` as for :class:`~ig_plugin.IntegratedGradients`.
     idgi
         Sum the path's points as IDGI (Yang et al., 2023): the ``n_steps + 1`` points
         ``x_i = blur(x, sigma_i)`` from x to ``blur(x, max_sigma)``, each interval's output
         change going to the features in proportion to ``g_i**2 / |g_i|**2``. The attributions
         then add up to ``F(x) - F(blur(x, max_sigma))`` exactly; ``grad_step`` is not used.
+    memory_budget
+        With ``internal_batch_size="auto"`` only: the bytes the gradient batches may use (see
+        :class:`~ig_plugin.IntegratedGradients`).
     """
 
     def __init__(
@@ -82,8 +86,9 @@ class BlurIntegratedGradients(ModelExplainer):
         grad_step: float = 0.01,
         sqrt: bool = False,
         target_fn: Callable | None = None,
-        internal_batch_size: int = 100,
+        internal_batch_size: int | str = 100,
         idgi: bool = False,
+        memory_budget: int | None = None,
     ) -> None:
         if not callable(model):
             raise TypeError(f"`model` must be a Keras model. Received: {type(model).__name__}")
@@ -96,12 +101,15 @@ class BlurIntegratedGradients(ModelExplainer):
             idgi=checks.check_bool("idgi", idgi),
         )
         self.internal_batch_size = checks.check_internal_batch_size(internal_batch_size)
+        self.memory_budget = checks.check_memory_budget(self.internal_batch_size, memory_budget)
         choice = choose_layer(model, None)
         super().__init__(meta=whitebox_local_meta())
         self.target_fn = target_fn
         self.meta["params"].update(
             **self.settings._asdict(), internal_batch_size=self.internal_batch_size
         )
+        if self.internal_batch_size == checks.AUTO:
+            self.meta["params"].update(memory_budget=self.memory_budget)
         self._attach(model, None, choice)
 
     def explain(
@@ -160,8 +168,11 @@ class BlurIntegratedGradients(ModelExplainer):
         ``sqrt``, as in PAIR), in X's dtype, a batch at a time."""
         last = tf.constant(sigmas(self.settings)[-1], tf.float64)
         parts = []
-        for first in range(0, len(images), self.internal_batch_size):
-            batch = images[first : first + self.internal_batch_size]
+        # Blurred before the passes, in blocks of whole images: the fixed batch size, or with
+        # "auto" as many as 8 MiB holds (a blur costs a few copies of its images).
+        block = self._batching.points or max(1, (8 << 20) // max(1, images[:1].nbytes))
+        for first in range(0, len(images), block):
+            batch = images[first : first + block]
             blurred = gaussian_blur(tf.constant(batch), tf.fill([len(batch)], last))
             parts.append(blurred.numpy().astype(images.dtype))
         return np.concatenate(parts)

@@ -66,7 +66,16 @@ class ExpectedGradients(ModelExplainer):
         sample, e.g. ``functools.partial(np.argmax, axis=1)``.
     internal_batch_size
         Most path points per gradient batch, and most samples per forward pass: peak memory
-        grows with it, not with N or ``n_samples``.
+        grows with it, not with N or ``n_samples``; or ``"auto"``.
+        With K targets (``explain(targets=...)``) a gradient batch holds as many points as fit
+        in the memory of ``internal_batch_size`` one-target points. ``"auto"`` chooses the
+        batch from ``memory_budget`` and the memory one path point costs, estimated from the
+        model's activations (see :doc:`/performance`); it never changes the attributions.
+    memory_budget
+        With ``internal_batch_size="auto"`` only: the bytes the gradient batches may use.
+        Default: a quarter of the memory available (the host's ``MemAvailable`` on a CPU; 1 GiB
+        with a GPU, whose total TensorFlow does not report). A budget smaller than one path
+        point costs is a ValueError.
     n_steps
         Deterministic mode only: Gauss-Legendre nodes per background row (default 50, the
         default of :class:`~ig_plugin.IntegratedGradients`, so the deterministic mode equals the
@@ -93,9 +102,10 @@ class ExpectedGradients(ModelExplainer):
         seed: int | None = None,
         layer: Any | None = None,
         target_fn: Callable | None = None,
-        internal_batch_size: int = 100,
+        internal_batch_size: int | str = 100,
         *,
         n_steps: int | None = None,
+        memory_budget: int | None = None,
     ) -> None:
         if not callable(model):
             raise TypeError(f"`model` must be a Keras model. Received: {type(model).__name__}")
@@ -106,6 +116,7 @@ class ExpectedGradients(ModelExplainer):
         self.n_steps = checks.check_deterministic_steps(n_steps, self.n_samples)
         self.seed = checks.check_seed(seed)
         self.internal_batch_size = checks.check_internal_batch_size(internal_batch_size)
+        self.memory_budget = checks.check_memory_budget(self.internal_batch_size, memory_budget)
         choice = choose_layer(model, layer)
         self._background = normalise_background(
             background, signature_of(model), choice.layer is not None
@@ -120,6 +131,8 @@ class ExpectedGradients(ModelExplainer):
             layer=choice.meta,
             background_rows=self.background_rows,
         )
+        if self.internal_batch_size == checks.AUTO:
+            self.meta["params"].update(memory_budget=self.memory_budget)
         self._attach(model, layer, choice)
 
     @property

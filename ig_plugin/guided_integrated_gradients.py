@@ -60,12 +60,16 @@ class GuidedIntegratedGradients(ModelExplainer):
         sample, e.g. ``functools.partial(np.argmax, axis=1)``.
     internal_batch_size
         Most samples stepped together (one gradient pass per step for each block of them), and
-        most samples per forward pass: the walks' memory grows with it, not with N.
+        most samples per forward pass: the walks' memory grows with it, not with N; or
+        ``"auto"``, chosen from ``memory_budget`` as for :class:`~ig_plugin.IntegratedGradients`.
     idgi
         Sum the guided path's steps as IDGI (Yang et al., 2023): step ``i``'s output change
         ``F(x_{i+1}) - F(x_i)`` goes to the features in proportion to ``g_i**2 / |g_i|**2``,
         ``g_i`` the gradient at the step's start ``x_i``. The attributions then add up to
         ``F(x) - F(x')`` exactly.
+    memory_budget
+        With ``internal_batch_size="auto"`` only: the bytes the gradient batches may use (see
+        :class:`~ig_plugin.IntegratedGradients`).
 
     Examples
     --------
@@ -86,8 +90,9 @@ class GuidedIntegratedGradients(ModelExplainer):
         fraction: float = 0.25,
         max_dist: float = 0.02,
         target_fn: Callable | None = None,
-        internal_batch_size: int = 100,
+        internal_batch_size: int | str = 100,
         idgi: bool = False,
+        memory_budget: int | None = None,
     ) -> None:
         if not callable(model):
             raise TypeError(f"`model` must be a Keras model. Received: {type(model).__name__}")
@@ -99,12 +104,15 @@ class GuidedIntegratedGradients(ModelExplainer):
             idgi=checks.check_bool("idgi", idgi),
         )
         self.internal_batch_size = checks.check_internal_batch_size(internal_batch_size)
+        self.memory_budget = checks.check_memory_budget(self.internal_batch_size, memory_budget)
         choice = choose_layer(model, None)
         super().__init__(meta=whitebox_local_meta())
         self.target_fn = target_fn
         self.meta["params"].update(
             **self.settings._asdict(), internal_batch_size=self.internal_batch_size
         )
+        if self.internal_batch_size == checks.AUTO:
+            self.meta["params"].update(memory_budget=self.memory_budget)
         self._attach(model, None, choice)
 
     def explain(

@@ -58,7 +58,16 @@ class IntegratedGradients(ModelExplainer):
         ``n_steps`` and ``error_estimates`` (see the "Choosing steps" page).
     internal_batch_size
         Most path points per gradient batch, and most samples per forward pass: peak memory
-        grows with it, not with ``N * n_steps``.
+        grows with it, not with ``N * n_steps``; or ``"auto"``.
+        With K targets (``explain(targets=...)``) a gradient batch holds as many points as fit
+        in the memory of ``internal_batch_size`` one-target points. ``"auto"`` chooses the
+        batch from ``memory_budget`` and the memory one path point costs, estimated from the
+        model's activations (see :doc:`/performance`); it never changes the attributions.
+    memory_budget
+        With ``internal_batch_size="auto"`` only: the bytes the gradient batches may use.
+        Default: a quarter of the memory available (the host's ``MemAvailable`` on a CPU; 1 GiB
+        with a GPU, whose total TensorFlow does not report). A budget smaller than one path
+        point costs is a ValueError.
     tolerance
         With ``n_steps="auto"`` only: the error allowed relative to ``|F(x) - F(x')|``
         (default 1e-3).
@@ -96,11 +105,12 @@ class IntegratedGradients(ModelExplainer):
         target_fn: Callable | None = None,
         method: str = "gausslegendre",
         n_steps: int | str = 50,
-        internal_batch_size: int = 100,
+        internal_batch_size: int | str = 100,
         *,
         tolerance: float | None = None,
         max_steps: int | None = None,
         idgi: bool = False,
+        memory_budget: int | None = None,
     ) -> None:
         if not callable(model):
             raise TypeError(f"`model` must be a Keras model. Received: {type(model).__name__}")
@@ -108,6 +118,7 @@ class IntegratedGradients(ModelExplainer):
         self.method = checks.check_choice("method", method, sorted(MIN_STEPS))
         self.n_steps = checks.check_n_steps(n_steps, self.method, MIN_STEPS)
         self.internal_batch_size = checks.check_internal_batch_size(internal_batch_size)
+        self.memory_budget = checks.check_memory_budget(self.internal_batch_size, memory_budget)
         self.tolerance, self.max_steps = checks.check_auto_settings(
             self.n_steps, tolerance, max_steps
         )
@@ -126,6 +137,8 @@ class IntegratedGradients(ModelExplainer):
             self.meta["params"].update(idgi=True)
         if self.n_steps == checks.AUTO:
             self.meta["params"].update(tolerance=self.tolerance, max_steps=self.max_steps)
+        if self.internal_batch_size == checks.AUTO:
+            self.meta["params"].update(memory_budget=self.memory_budget)
         self._attach(model, layer, choice)
 
     def explain(

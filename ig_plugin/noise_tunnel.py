@@ -191,9 +191,8 @@ class NoiseTunnel(Explainer):
         stdevs = self._per_input(arrays, request.inputs.names)
         # The model output on X itself: what the explanation reports, and what target_fn sees.
         compiled = wrapped._compiled_model()
-        predictions, _ = compiled.forward(
-            arrays, request.call, request.kwargs, wrapped.internal_batch_size
-        )
+        rows = wrapped._forward_rows(compiled, request)
+        predictions, _ = compiled.forward(arrays, request.call, request.kwargs, rows)
         explaining = wrapped
         if wrapped.target_fn is not None:
             rule = choose_rule(None, None, wrapped.target_fn, predictions)

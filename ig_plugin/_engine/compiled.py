@@ -25,6 +25,7 @@ import tensorflow as tf
 
 from ig_plugin._engine.layer_hooks import attributed_call, recording, substituting
 from ig_plugin._engine.loop import gradients, integrate
+from ig_plugin._engine.memory import PointCost, row_bytes
 from ig_plugin._engine.plans import Plan, SpanPlans
 from ig_plugin._engine.select import select, select_scalar
 from ig_plugin._engine.spans import AttributeFn, span_length
@@ -168,6 +169,19 @@ class CompiledModel:
             recorded.append([v.numpy() for v in values])
         joined = tf.nest.map_structure(lambda *parts: np.concatenate(parts), *outputs)
         return joined, [np.concatenate(parts) for parts in zip(*recorded, strict=True)]
+
+    def point_cost(
+        self, arrays: Sequence[np.ndarray], call: ModelCall, kwargs: ForwardKwargs
+    ) -> PointCost:
+        """What one path point costs in memory, estimated from the traced forward pass on rows
+        like ``arrays``' (traced now if need be; nothing runs): see
+        :mod:`ig_plugin._engine.memory`. The point's size is a row of ``arrays``; with a layer
+        the caller replaces it by a row of the layer's values once they are recorded."""
+        mode = "plain" if self.layer is None else "record"
+        rows = tuple(a[:1] for a in arrays)
+        batch_kwargs = {**{k: v[:1] for k, v in kwargs.per_sample.items()}, **kwargs.shared}
+        concrete = self._forward.concrete(rows, call, batch_kwargs, mode, ())
+        return PointCost(row_bytes(concrete.graph), sum(row.nbytes for row in rows))
 
     def path_ends(
         self,
@@ -322,20 +336,15 @@ class CompiledModel:
         chunk_size: tf.Tensor,
         call: ModelCall,
         kind: Kinds,
-        many: bool,
+        n_targets: int | None,
         progress: tf.Tensor | None,
     ) -> list[tf.Tensor]:
         """The attributions of the samples of ``span``, in one graph loop
         (:func:`ig_plugin._engine.loop.integrate`): one compiled call for all their chunks,
         where a Python-driven loop paid more for dispatching each chunk than a small model
-        takes to run it."""
-        n_targets = None
-        if many and span.target is not None:
-            # Several heads' targets line up on one K axis.
-            n_targets = tf.add_n(
-                [tf.shape(t, out_type=tf.int64)[1] for t in tf.nest.flatten(span.target)]
-            )
-        scalars_at = self._scalars_at(span, call, kind, many)
+        takes to run it. ``n_targets`` is K with several targets per sample (else None), a
+        Python int so that each K has its own trace, with K known in it."""
+        scalars_at = self._scalars_at(span, call, kind, n_targets is not None)
         return integrate(span.starts, span.ends, plan, chunk_size, scalars_at, n_targets, progress)
 
     def _span(
@@ -376,6 +385,7 @@ class CompiledModel:
         only its samples' rows to TensorFlow, so a span bounds that copy too.
         """
         chunk = tf.constant(chunk_size, tf.int64)
+        k = rule.n_targets if rule.many else None
         table = None if plans.starts_per_sample else tuple(map(tf.convert_to_tensor, ends.starts))
 
         def attribute(first: int, stop: int) -> list[np.ndarray]:
@@ -383,16 +393,18 @@ class CompiledModel:
             starts = table or tuple(a[rows] for a in ends.starts)
             span = self._span(starts, ends.ends, ends.model_inputs, kwargs, rule.target, rows)
             plan = tf.nest.map_structure(tf.convert_to_tensor, plans.for_span(first, stop))
-            attributions = self._gradients(span, plan, chunk, call, rule.kind, rule.many, progress)
+            attributions = self._gradients(span, plan, chunk, call, rule.kind, k, progress)
             return [a.numpy() for a in attributions]
 
         return attribute
 
     def _raw_step(
-        self, span: Span, points: tuple, call: ModelCall, kind: Kinds, many: bool
+        self, span: Span, points: tuple, call: ModelCall, kind: Kinds, n_targets: int | None
     ) -> tuple[list[tf.Tensor], tf.Tensor]:
         sample_ids = tf.range(tf.shape(points[0], out_type=tf.int64)[0])
-        return gradients(self._scalars_at(span, call, kind, many), list(points), sample_ids, many)
+        many = n_targets is not None
+        scalars_at = self._scalars_at(span, call, kind, many)
+        return gradients(scalars_at, list(points), sample_ids, many, n_targets)
 
     def gradients_at(
         self,
@@ -427,7 +439,8 @@ class CompiledModel:
             rows = slice(first, first + batch_size)
             span = self._span((), (), inputs, per_point, target, rows)
             chunk = tuple(tf.convert_to_tensor(p[rows]) for p in points)
-            grads, scalars = self._raw(span, chunk, call, rule.kind, rule.many)
+            k = rule.n_targets if rule.many else None
+            grads, scalars = self._raw(span, chunk, call, rule.kind, k)
             parts.append(([g.numpy() for g in grads], scalars.numpy()))
         gradients = [np.concatenate(column) for column in zip(*(p[0] for p in parts), strict=True)]
         return gradients, np.concatenate([p[1] for p in parts])

@@ -31,6 +31,17 @@ class TracedOnceFunction:
         self._traced: set[str] = set()
         self._lock = threading.Lock()
 
+    def concrete(self, *args: Any) -> Any:
+        """The concrete function that serves calls like ``args`` (traced now if need be)."""
+        specs = tf.nest.map_structure(_relaxed_spec, args)
+        key = repr(specs)
+        if key not in self._traced:
+            with self._lock:
+                if key not in self._traced:
+                    self._function.get_concrete_function(*specs)
+                    self._traced.add(key)
+        return self._function.get_concrete_function(*specs)
+
     def __call__(self, *args: Any) -> Any:
         specs = tf.nest.map_structure(_relaxed_spec, args)
         key = repr(specs)

@@ -26,12 +26,13 @@ import numpy as np
 from alibi.api.interfaces import Explainer, Explanation
 
 from ig_plugin._engine.compiled import CompiledModel
+from ig_plugin._engine.memory import BatchSize, PointCost
 from ig_plugin._explainer import saving
 from ig_plugin._integral.completeness import attribution_sums, warn_if_not_differentiable
 from ig_plugin._integral.driver import Paths
 from ig_plugin._model.layers import LayerChoice, LayerState, find_layer_again
 from ig_plugin._model.signature import signature_of
-from ig_plugin._request.checks import check_callable, describe_callable
+from ig_plugin._request.checks import AUTO, check_callable, describe_callable
 from ig_plugin._request.request import ExplainArguments, Request, prepare_request
 from ig_plugin._request.targets import Rule, choose_rule
 from ig_plugin._version import __version__
@@ -63,7 +64,9 @@ class ModelExplainer(Explainer):
 
     model: Any
     layer: Any
-    internal_batch_size: int
+    internal_batch_size: int | str
+    # A class default: explainers saved before memory_budget existed load without one.
+    memory_budget: int | None = None
 
     def _attach(self, model: Any, layer: Any, choice: LayerChoice) -> None:
         """Keep the model and the layer ``choice`` made from the ``layer`` argument."""
@@ -201,15 +204,40 @@ class ModelExplainer(Explainer):
         """The arguments every explainer shares, checked (:func:`prepare_request`)."""
         return prepare_request(self, arguments)
 
+    @property
+    def _batching(self) -> BatchSize:
+        """``internal_batch_size`` and ``memory_budget`` as the passes take them."""
+        fixed = None if self.internal_batch_size == AUTO else int(self.internal_batch_size)
+        return BatchSize(fixed, self.memory_budget)
+
+    def _auto_cost(self, compiled: CompiledModel, request: Request) -> PointCost | None:
+        """What a path point costs in memory, when "auto" needs it to size the forward passes
+        (else None: it is measured later if several targets need it)."""
+        if not self._batching.is_auto:
+            return None
+        return compiled.point_cost(request.inputs.arrays, request.call, request.kwargs)
+
+    def _forward_rows(self, compiled: CompiledModel, request: Request) -> int:
+        """Rows per forward pass on ``request``'s inputs."""
+        return self._batching.forward_rows(self._auto_cost(compiled, request))
+
     def _paths(self, request: Request, starts: tuple[np.ndarray, ...]) -> tuple[Any, Paths]:
         """Run the model on X: its predictions, and the paths from ``starts`` (one per sample,
         or a table of start rows) to X with the target rule that the predictions decide."""
         compiled = self._compiled_model()
+        batch = self._batching
+        cost = self._auto_cost(compiled, request)
         predictions, ends = compiled.path_ends(
-            request.inputs.arrays, starts, request.kwargs, self.internal_batch_size, request.call
+            request.inputs.arrays, starts, request.kwargs, batch.forward_rows(cost), request.call
         )
         rule = choose_rule(request.target, request.targets, self.target_fn, predictions)
-        paths = Paths(compiled, ends, request.kwargs, rule, request.call, self.internal_batch_size)
+        if cost is None and rule.n_targets > 1:
+            # A chunk of K-target points holds fewer points than one of one-target points.
+            cost = compiled.point_cost(request.inputs.arrays, request.call, request.kwargs)
+        if cost is not None:
+            # A path point is a row of the attributed tensors (the layer's values, with one).
+            cost = dataclasses.replace(cost, point_bytes=sum(a[:1].nbytes for a in ends.ends))
+        paths = Paths(compiled, ends, request.kwargs, rule, request.call, batch, cost)
         return predictions, paths
 
     def _explanation(

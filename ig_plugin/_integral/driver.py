@@ -18,6 +18,7 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from ig_plugin._engine.compiled import CompiledModel, PathEnds
+from ig_plugin._engine.memory import BatchSize, PointCost
 from ig_plugin._engine.plans import DrawnPairs, PlanPerSpan, SpanPlans
 from ig_plugin._engine.progress import reporting
 from ig_plugin._engine.spans import attribute_in_spans, sample_spans, span_length
@@ -43,9 +44,12 @@ class Paths:
         The target rule, with every sample's targets.
     call
         How the model is called.
-    batch_size
-        ``internal_batch_size``: the most path points per gradient batch, each point with K
-        targets counting K times.
+    batch
+        ``internal_batch_size`` (a count of one-target path points per gradient batch, or
+        "auto") and ``memory_budget``.
+    cost
+        What one path point costs in memory (see :mod:`ig_plugin._engine.memory`): needed by
+        "auto" and by several targets; None when neither is asked.
     """
 
     compiled: CompiledModel
@@ -53,18 +57,29 @@ class Paths:
     kwargs: ForwardKwargs
     rule: Rule
     call: ModelCall
-    batch_size: int
+    batch: BatchSize
+    cost: PointCost | None
 
     @property
     def n_rows(self) -> int:
         """The samples explained."""
         return int(self.ends.ends[0].shape[0])
 
+    @property
+    def forward_rows(self) -> int:
+        """Rows per forward pass."""
+        return self.batch.forward_rows(self.cost)
+
+    @property
+    def gradient_points(self) -> int:
+        """Path points per gradient batch, each with the rule's targets."""
+        return self.batch.gradient_points(self.cost, self.rule.n_targets)
+
     def start_outputs(self, over_table: bool = False) -> np.ndarray:
         """The model output at each sample's path start (averaged over a table of starts with
         ``over_table``): see :meth:`CompiledModel.start_outputs`."""
         return self.compiled.start_outputs(
-            self.ends, self.call, self.kwargs, self.batch_size, over_table=over_table
+            self.ends, self.call, self.kwargs, self.forward_rows, over_table=over_table
         )
 
     def subset(self, samples: np.ndarray, starts_per_sample: bool = True) -> Paths:
@@ -86,7 +101,7 @@ class Paths:
     def attribute(self, plans: SpanPlans, progress: tf.Tensor | None) -> list[np.ndarray]:
         """Every sample's attributions under ``plans``: per attributed tensor
         ``(N, [K,] *feature_shape)``, in its dtype."""
-        chunk = self.rule.points_per_chunk(self.batch_size)
+        chunk = self.gradient_points
         attribute = self.compiled.attribution_fn(
             self.ends, self.kwargs, self.rule, self.call, plans, chunk, progress
         )
@@ -146,6 +161,9 @@ def auto_group_length(paths: Paths, max_steps: int) -> int:
 def _integrand(paths: Paths, progress: tf.Tensor | None) -> IntegrandAt:
     """``integrand_at`` (see :data:`ig_plugin._integral.auto_steps.IntegrandAt`) on ``paths``."""
 
+    # With K targets the batch holds fewer points; the cap is on rows either way.
+    chunk = min(paths.gradient_points, AUTO_CHUNK)
+
     def integrand_at(samples: np.ndarray, alphas: np.ndarray) -> list[np.ndarray]:
         # Each node is a row of its own (its sample's ends, targets and kwargs) with weight
         # one: one pass of the compiled loop for the whole round.
@@ -153,7 +171,7 @@ def _integrand(paths: Paths, progress: tf.Tensor | None) -> IntegrandAt:
             rows = np.arange(first, stop, dtype=np.int64)
             return DrawnPairs(rows - first, rows, alphas[first:stop], np.ones(stop - first))
 
-        nodes = replace(paths.subset(samples), batch_size=min(paths.batch_size, AUTO_CHUNK))
+        nodes = replace(paths.subset(samples), batch=BatchSize(chunk), cost=None)
         return [a.astype(np.float64) for a in nodes.attribute(PlanPerSpan(plan, 1), progress)]
 
     return integrand_at

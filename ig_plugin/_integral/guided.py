@@ -112,16 +112,17 @@ def guided_attributions(
 
     ``paths`` holds one attributed tensor (the model's one input) and a rule of one target per
     sample; ``end_outputs`` are the explained outputs at X (float64, ``(N,)``), the path's last
-    point, which IDGI needs. The samples walk in blocks of ``paths.batch_size``
-    (``internal_batch_size``), one gradient pass per step for a whole block, so the walks' state
-    (a few float64 copies of the block's features) is bounded whatever N.
+    point, which IDGI needs. The samples walk in blocks of ``paths.gradient_points``
+    (``internal_batch_size``, or what "auto" chooses), one gradient pass per step for a whole
+    block, so the walks' state (a few float64 copies of the block's features) is bounded
+    whatever N.
 
     With ``settings.idgi`` the attributions are IDGI's on the guided path's points ``x_0`` (the
     baseline) to ``x_m`` (X): ``sum_i g_i**2 / |g_i|**2 * (F(x_{i+1}) - F(x_i))``.
     """
     blocks = []
-    for first in range(0, paths.n_rows, paths.batch_size):
-        rows = np.arange(first, min(first + paths.batch_size, paths.n_rows))
+    for first in range(0, paths.n_rows, paths.gradient_points):
+        rows = np.arange(first, min(first + paths.gradient_points, paths.n_rows))
         block = paths if len(rows) == paths.n_rows else paths.subset(rows)
         blocks.append(_walk(block, settings, end_outputs[rows]))
     return np.concatenate(blocks)
@@ -149,7 +150,7 @@ def _walk(paths: Paths, settings: GuidedSettings, end_outputs: np.ndarray) -> np
             paths.kwargs,
             paths.rule,
             paths.call,
-            paths.batch_size,
+            paths.gradient_points,
         )
         gradients = grads[0].reshape(n_rows, -1).astype(np.float64)
         moved = _step(walk, x, gradients, step, settings, moving)

@@ -208,8 +208,29 @@ def check_idgi(idgi: Any, method: str, n_steps: int | str) -> bool:
     return checked
 
 
-def check_internal_batch_size(internal_batch_size: Any) -> int:
-    return int(check_scalar("internal_batch_size", internal_batch_size, least=1))
+def check_internal_batch_size(internal_batch_size: Any) -> int | str:
+    """An int of at least 1, or ``"auto"`` (chosen from a memory budget)."""
+    if isinstance(internal_batch_size, str) and internal_batch_size == AUTO:
+        return AUTO
+    return int(
+        check_scalar(
+            "internal_batch_size", internal_batch_size, least=1, expected="an int or 'auto'"
+        )
+    )
+
+
+def check_memory_budget(internal_batch_size: int | str, memory_budget: Any) -> int | None:
+    """``memory_budget`` in bytes (an int of at least 1), or None for the default; only
+    ``internal_batch_size="auto"`` takes one."""
+    if memory_budget is None:
+        return None
+    if internal_batch_size != AUTO:
+        raise ValueError(
+            "`memory_budget` applies with internal_batch_size='auto' only (a fixed batch size "
+            f"sets the memory itself). Received: memory_budget={memory_budget!r} with "
+            f"internal_batch_size={internal_batch_size!r}"
+        )
+    return int(check_scalar("memory_budget", memory_budget, least=1, why=" (bytes)"))
 
 
 # -- Expected Gradients and NoiseTunnel --------------------------------------------------------

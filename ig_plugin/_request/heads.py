@@ -62,10 +62,6 @@ class HeadsRule:
         """K, the targets of every head together."""
         return sum(rule.n_targets for rule in self.rules)
 
-    def points_per_chunk(self, batch_size: int) -> int:
-        """Path points per gradient batch when each point counts once per target."""
-        return max(1, batch_size // self.n_targets)
-
     def rows(self, samples: np.ndarray | slice) -> HeadsRule:
         """The rule for some of the samples only."""
         return HeadsRule(self.picks, tuple(rule.rows(samples) for rule in self.rules))

@@ -63,10 +63,6 @@ class TargetRule:
         """K, the targets per sample: ``target.shape[1]`` with several, else 1."""
         return self.target.shape[1] if self.many and self.target is not None else 1
 
-    def points_per_chunk(self, batch_size: int) -> int:
-        """Path points per gradient batch when each point counts once per target."""
-        return max(1, batch_size // self.n_targets)
-
     def rows(self, samples: np.ndarray | slice) -> TargetRule:
         """The rule for some of the samples only."""
         return self if self.target is None else TargetRule(self.kind, self.target[samples])
@@ -93,8 +89,6 @@ class Rule(Protocol):
 
     @property
     def n_targets(self) -> int: ...
-
-    def points_per_chunk(self, batch_size: int) -> int: ...
 
     def rows(self, samples: np.ndarray | slice) -> Rule: ...
 

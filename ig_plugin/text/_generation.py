@@ -83,7 +83,11 @@ class GenerationExplainer:
     method
         The quadrature rule (see :class:`~ig_plugin.IntegratedGradients`).
     internal_batch_size
-        Most (path point, generated position) pairs per gradient batch.
+        Most (path point, generated position) pairs per gradient batch, or ``"auto"``: as many
+        as ``memory_budget`` holds (see :class:`~ig_plugin.IntegratedGradients`).
+    memory_budget
+        With ``internal_batch_size="auto"`` only: bytes the gradient batches may use (default: a
+        quarter of the memory available).
     """
 
     def __init__(
@@ -93,7 +97,8 @@ class GenerationExplainer:
         n_steps: int | str = 50,
         *,
         method: str = "gausslegendre",
-        internal_batch_size: int = 100,
+        internal_batch_size: int | str = 100,
+        memory_budget: int | None = None,
     ) -> None:
         if layer is None:
             raise ValueError(
@@ -106,6 +111,7 @@ class GenerationExplainer:
             n_steps=n_steps,
             method=method,
             internal_batch_size=internal_batch_size,
+            memory_budget=memory_budget,
         )
 
     def explain(
@@ -189,7 +195,8 @@ def attribute_generation(
     baseline_id: int | None = None,
     *,
     output: int | str | None = None,
-    internal_batch_size: int = 100,
+    internal_batch_size: int | str = 100,
+    memory_budget: int | None = None,
 ) -> GenerationAttributions:
     """Attribute every generated token of a causal language model to the tokens before it.
 
@@ -201,7 +208,7 @@ def attribute_generation(
 
     Parameters
     ----------
-    model, layer, n_steps, internal_batch_size
+    model, layer, n_steps, internal_batch_size, memory_budget
         As for :class:`GenerationExplainer`.
     token_ids, prompt_length, forward_kwargs, baseline_id, output
         As for :meth:`GenerationExplainer.explain`.
@@ -219,6 +226,10 @@ def attribute_generation(
         ``(N, T, V)`` logits for these ids.
     """
     explainer = GenerationExplainer(
-        model, layer, n_steps=n_steps, internal_batch_size=internal_batch_size
+        model,
+        layer,
+        n_steps=n_steps,
+        internal_batch_size=internal_batch_size,
+        memory_budget=memory_budget,
     )
     return explainer.explain(token_ids, prompt_length, forward_kwargs, baseline_id, output=output)

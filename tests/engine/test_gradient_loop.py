@@ -32,7 +32,7 @@ def cubes_and_squares(points, sample_ids):
 @tf.function
 def run(starts, ends, plan, chunk_size, many):
     scalars_at = cubes_and_squares if many else cubes
-    n_targets = tf.constant(2, tf.int64) if many else None
+    n_targets = 2 if many else None
     return integrate([starts], [ends], plan, chunk_size, scalars_at, n_targets)[0]
 
 

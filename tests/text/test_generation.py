@@ -317,3 +317,15 @@ def test_bad_arguments_are_refused_before_the_model_runs(changes, error, match):
     with pytest.raises(error, match=match):
         attribute_generation(model, model.token_embedding, **arguments)
     assert model.calls == 0
+
+
+def test_a_batch_size_chosen_by_memory_gives_the_same_matrix(lm):
+    """internal_batch_size="auto" gives the matrix of a fixed size; memory_budget is checked."""
+    fixed = attribute_generation(lm, lm.token_embedding, IDS, PROMPT, n_steps=10)
+    auto = GenerationExplainer(
+        lm, lm.token_embedding, n_steps=10, internal_batch_size="auto", memory_budget=2_000_000
+    ).explain(IDS, PROMPT)
+    np.testing.assert_allclose(auto.matrix, fixed.matrix, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(auto.deltas, fixed.deltas, rtol=1e-6, atol=1e-6)
+    with pytest.raises(ValueError, match="`memory_budget` applies with internal_batch_size='auto'"):
+        GenerationExplainer(lm, lm.token_embedding, memory_budget=2_000_000)
