@@ -3,10 +3,17 @@
 import numpy as np
 import pytest
 from compat import keras
+from image_models import images, small_cnn
 from models import RowCounter, functional_mlp, seeded_floats, set_seeded_weights
 from saved_explainers import SAVED_BY_0_1_0, build_model
 
-from ig_plugin import ExpectedGradients, IntegratedGradients, NoiseTunnel
+from ig_plugin import (
+    BlurIntegratedGradients,
+    ExpectedGradients,
+    GuidedIntegratedGradients,
+    IntegratedGradients,
+    NoiseTunnel,
+)
 from ig_plugin._engine import memory
 from ig_plugin._engine.memory import BatchSize, PointCost
 from ig_plugin._request.forward_kwargs import ForwardKwargs
@@ -210,3 +217,24 @@ def test_an_explainer_saved_by_0_1_0_keeps_its_batch_size():
     assert isinstance(loaded.internal_batch_size, int)
     assert loaded.memory_budget is None
     assert not loaded._batching.is_auto
+
+
+def test_guided_and_blur_integrated_gradients_equal_a_fixed_size():
+    # Guided IG's path can depend on the gradient batch (float32 sums), so the fixed size holds
+    # every image as "auto" does here; Blur IG's points are laid out ahead and any size agrees.
+    cnn, X_images = small_cnn(), images(5)
+    guided_auto = GuidedIntegratedGradients(cnn, n_steps=12, internal_batch_size="auto")
+    guided_fixed = GuidedIntegratedGradients(cnn, n_steps=12, internal_batch_size=5)
+    assert_same(guided_auto.explain(X_images, target=1), guided_fixed.explain(X_images, target=1))
+    blur_auto = BlurIntegratedGradients(
+        cnn, max_sigma=3.0, n_steps=10, internal_batch_size="auto", memory_budget=10_000_000
+    )
+    blur_fixed = BlurIntegratedGradients(cnn, max_sigma=3.0, n_steps=10, internal_batch_size=3)
+    assert_same(blur_auto.explain(X_images, target=2), blur_fixed.explain(X_images, target=2))
+    assert blur_auto.meta["params"]["memory_budget"] == 10_000_000
+
+
+def test_guided_and_blur_integrated_gradients_refuse_a_budget_without_auto():
+    for explainer in (GuidedIntegratedGradients, BlurIntegratedGradients):
+        with pytest.raises(ValueError, match="memory_budget"):
+            explainer(small_cnn(), internal_batch_size=4, memory_budget=1_000)
