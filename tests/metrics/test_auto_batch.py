@@ -7,7 +7,8 @@ cost gives passes of seven rows, and the scores equal those of a fixed ``batch_s
 import numpy as np
 import pytest
 from compat import keras
-from models import RowCounter, seeded_floats, set_seeded_weights
+from concurrency import run_together
+from models import RowCounter, linear_multi_input_model, seeded_floats, set_seeded_weights
 
 from ig_plugin._request.forward_kwargs import ForwardKwargs
 from ig_plugin._request.inputs import normalise_inputs
@@ -88,3 +89,41 @@ def test_memory_budget_needs_auto(name, batch_size):
     with pytest.raises(ValueError, match=r"`memory_budget`.*batch_size='auto'"):
         scores(name, counted_model(rows), batch_size=batch_size, memory_budget=1 << 20)
     assert rows == []
+
+
+def test_auto_on_two_inputs_equals_a_fixed_batch_size():
+    model = linear_multi_input_model(
+        seeded_floats((2, 3), seed=133), seeded_floats((4, 3), seed=134)
+    )
+    both = {"X": [X[:, :2], X[:, 2:]], "attributions": [A[:, :2], A[:, 2:]], "target": TARGET}
+    fixed = deletion(model, **both, steps=4, batch_size=3)
+    auto = deletion(model, **both, steps=4, batch_size="auto", memory_budget=1 << 12)
+    np.testing.assert_allclose(auto.scores, fixed.scores, rtol=1e-6, atol=1e-6)
+    fixed_infidelity = infidelity(model, **both, n_perturb_samples=4, seed=0, batch_size=3)
+    auto_infidelity = infidelity(model, **both, n_perturb_samples=4, seed=0, batch_size="auto")
+    np.testing.assert_allclose(auto_infidelity, fixed_infidelity, rtol=1e-6, atol=1e-6)
+
+
+def test_threads_with_auto_on_one_fresh_model_get_the_serial_results():
+    """The first calls trace the model and estimate its cost in several threads at once."""
+    rows = []
+    model = counted_model(rows)
+    expected = {name: scores(name, counted_model([]), batch_size=64) for name in METRICS}
+    cost = row_cost(counted_model([]))  # the same architecture costs the same
+    results = {}
+
+    def task(index):
+        def run():
+            budget = (3 + index) * cost
+            results[index] = {
+                name: scores(name, model, batch_size="auto", memory_budget=budget)
+                for name in METRICS
+            }
+
+        return run
+
+    run_together([task(index) for index in range(4)])
+    assert max(rows) <= 6
+    for index in range(4):
+        for name in METRICS:
+            np.testing.assert_allclose(results[index][name], expected[name], rtol=1e-6, atol=1e-6)
