@@ -183,14 +183,23 @@ class BatchSize:
             return self.points
         assert cost is not None
         self.gradient_points(cost)  # a budget that holds no path point is an error at once
-        return self._fitting(cost.forward_bytes(), "row of a forward pass")
+        return self.scoring_rows(cost)
 
-    def _fitting(self, each: int, what: str) -> int:
+    def scoring_rows(self, cost: PointCost | None, fixed_name: str = "internal_batch_size") -> int:
+        """Rows per forward pass when no gradient batch follows (the evaluation metrics score
+        perturbed inputs this way); ``fixed_name`` is the argument that sets a fixed size, for
+        the error's message."""
+        if self.points is not None:
+            return self.points
+        assert cost is not None
+        return self._fitting(cost.forward_bytes(), "row of a forward pass", fixed_name)
+
+    def _fitting(self, each: int, what: str, fixed_name: str = "internal_batch_size") -> int:
         budget = self.budget()
         if budget < each:
             raise ValueError(
                 f"`memory_budget` is {budget:,} bytes, less than one {what} costs (about "
                 f"{each:,} bytes, estimated from the model's activations): give a larger "
-                "memory_budget, or a fixed internal_batch_size."
+                f"memory_budget, or a fixed {fixed_name}."
             )
         return min(MAX_AUTO_POINTS, budget // each)

@@ -78,7 +78,13 @@ def _doc(kind: str, moves: str, start: str, better: str) -> str:
     steps
         The steps from no feature to all of them (>= 1).
     batch_size
-        Most points per forward pass; None: as many as 8 MiB of inputs hold, at most 4,096.
+        Most points per forward pass; None: as many as 8 MiB of inputs hold, at most 4,096;
+        ``"auto"``: as many as ``memory_budget`` holds, at what one scored row costs (estimated
+        from the traced model, as ``internal_batch_size="auto"`` of the explainers), at most
+        4,096. The scores do not depend on it.
+    memory_budget
+        With ``batch_size="auto"`` only: the budget in bytes; None: a quarter of the memory
+        available (1 GiB with a GPU).
 
     Returns
     -------
@@ -89,7 +95,7 @@ def _doc(kind: str, moves: str, start: str, better: str) -> str:
     ------
     TypeError, ValueError
         An argument is invalid (attributions not shaped like X, steps below 1, ...), before the
-        model runs.
+        model runs; or with ``batch_size="auto"`` ``memory_budget`` holds not one row.
     """
 
 
@@ -100,9 +106,13 @@ def deletion(
     target: Any = None,
     baseline: Any = 0.0,
     steps: int = 10,
-    batch_size: int | None = None,
+    batch_size: int | str | None = None,
+    *,
+    memory_budget: int | None = None,
 ) -> Curves:
-    return _curves(model, X, attributions, target, baseline, steps, batch_size, delete=True)
+    return _curves(
+        model, X, attributions, target, baseline, steps, batch_size, memory_budget, delete=True
+    )
 
 
 def insertion(
@@ -112,9 +122,13 @@ def insertion(
     target: Any = None,
     baseline: Any = 0.0,
     steps: int = 10,
-    batch_size: int | None = None,
+    batch_size: int | str | None = None,
+    *,
+    memory_budget: int | None = None,
 ) -> Curves:
-    return _curves(model, X, attributions, target, baseline, steps, batch_size, delete=False)
+    return _curves(
+        model, X, attributions, target, baseline, steps, batch_size, memory_budget, delete=False
+    )
 
 
 deletion.__doc__ = _doc(
@@ -139,9 +153,10 @@ def _curves(
     baseline: Any,
     steps: Any,
     batch_size: Any,
+    memory_budget: Any,
     delete: bool,
 ) -> Curves:
-    checked = check_model_metric(model, X, attributions, target, batch_size)
+    checked = check_model_metric(model, X, attributions, target, batch_size, memory_budget)
     baselines = check_baseline(checked.inputs, baseline)
     n_steps = check_count("steps", steps)
     arrays = checked.inputs.arrays
@@ -154,10 +169,12 @@ def _curves(
     counts = np.arange(n_steps + 1) * n_features // n_steps  # features moved at each step
     keep, put = (arrays, baselines) if delete else (baselines, arrays)
 
-    scored = ScoredModel(model, checked.inputs, checked.target, checked.batch_size)
+    scored = ScoredModel(
+        model, checked.inputs, checked.target, checked.batch_size, checked.memory_budget
+    )
     scores = np.empty(n_rows * (n_steps + 1))
-    for first in range(0, len(scores), checked.batch_size):
-        pairs = np.arange(first, min(first + checked.batch_size, len(scores)))
+    for first in range(0, len(scores), scored.batch_size):
+        pairs = np.arange(first, min(first + scored.batch_size, len(scores)))
         samples, step = np.divmod(pairs, n_steps + 1)
         moved = rank[samples] < counts[step][:, np.newaxis]  # (n_pairs, D)
         scores[pairs] = scored.at(cells.blend(keep, put, moved, samples), samples)

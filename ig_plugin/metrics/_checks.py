@@ -19,7 +19,9 @@ from ig_plugin._engine.spans import span_length
 from ig_plugin._model.signature import ModelSignature, signature_of
 from ig_plugin._request.baselines import normalise_baselines
 from ig_plugin._request.checks import (
+    AUTO,
     check_callable,
+    check_memory_budget,
     check_scalar,
     describe,
     is_real,
@@ -52,13 +54,17 @@ class Checked(NamedTuple):
     target
         The targets as an int64 array with leading dimension N, or None.
     batch_size
-        Most perturbed inputs per forward pass.
+        Most perturbed inputs per forward pass, or None for ``"auto"`` (chosen from
+        ``memory_budget`` once the model is traced).
+    memory_budget
+        With ``"auto"``: the budget in bytes, or None for the default.
     """
 
     inputs: Inputs
     attributions: tuple[np.ndarray, ...]
     target: np.ndarray | None
-    batch_size: int
+    batch_size: int | None
+    memory_budget: int | None = None
 
 
 def check_model(model: Any) -> ModelSignature:
@@ -77,8 +83,32 @@ def check_batch_size(batch_size: Any, inputs: Inputs) -> int:
     return int(check_scalar("batch_size", batch_size, least=1, expected="None or an int"))
 
 
+def check_scoring_batch(
+    batch_size: Any, memory_budget: Any, inputs: Inputs
+) -> tuple[int | None, int | None]:
+    """``batch_size`` as :func:`check_batch_size` takes it, or ``"auto"`` (returned as None),
+    and ``memory_budget``, which only ``"auto"`` takes."""
+    if isinstance(batch_size, str) and batch_size == AUTO:
+        return None, check_memory_budget(AUTO, memory_budget)
+    if memory_budget is not None:
+        raise ValueError(
+            "`memory_budget` applies with batch_size='auto' only (a fixed batch size sets the "
+            f"memory itself). Received: memory_budget={memory_budget!r} with "
+            f"batch_size={batch_size!r}"
+        )
+    if batch_size is None:
+        return check_batch_size(None, inputs), None
+    expected = "None, an int or 'auto'"
+    return int(check_scalar("batch_size", batch_size, least=1, expected=expected)), None
+
+
 def check_model_metric(
-    model: Any, X: Any, attributions: Any, target: Any, batch_size: Any
+    model: Any,
+    X: Any,
+    attributions: Any,
+    target: Any,
+    batch_size: Any,
+    memory_budget: Any = None,
 ) -> Checked:
     """The arguments of a metric that scores ``model`` on perturbed copies of X.
 
@@ -93,11 +123,13 @@ def check_model_metric(
     checked_attributions = check_attributions(attributions, inputs)
     if target is None and is_explanation(attributions):
         target = attributions.data.get("target")
+    rows, budget = check_scoring_batch(batch_size, memory_budget, inputs)
     return Checked(
         inputs=inputs,
         attributions=checked_attributions,
         target=normalise_target(target, inputs.n_rows),
-        batch_size=check_batch_size(batch_size, inputs),
+        batch_size=rows,
+        memory_budget=budget,
     )
 
 

@@ -63,7 +63,9 @@ def infidelity(
     n_perturb_samples: int = 10,
     normalize: bool = False,
     seed: int | None = None,
-    batch_size: int | None = None,
+    batch_size: int | str | None = None,
+    *,
+    memory_budget: int | None = None,
 ) -> np.ndarray:
     """Infidelity of attributions: how badly ``I . phi`` predicts ``F(x) - F(x - I)``.
 
@@ -104,7 +106,13 @@ def infidelity(
         None: fresh draws on every call. An int: sample ``i`` always gets the same ``rng``,
         derived from the seed and ``i``, whatever ``batch_size`` or the other samples.
     batch_size
-        Most points per forward pass; None: as many as 8 MiB of inputs hold, at most 4,096.
+        Most points per forward pass; None: as many as 8 MiB of inputs hold, at most 4,096;
+        ``"auto"``: as many as ``memory_budget`` holds, at what one scored row costs (estimated
+        from the traced model, as ``internal_batch_size="auto"`` of the explainers), at most
+        4,096. The scores do not depend on it.
+    memory_budget
+        With ``batch_size="auto"`` only: the budget in bytes; None: a quarter of the memory
+        available (1 GiB with a GPU).
 
     Returns
     -------
@@ -115,18 +123,21 @@ def infidelity(
     ------
     TypeError, ValueError
         An argument is invalid (attributions not shaped like X, a count below 1, ...), before
-        the model runs; or ``perturb_fn`` returns arrays not shaped like its rows.
+        the model runs; or ``perturb_fn`` returns arrays not shaped like its rows; or with
+        ``batch_size="auto"`` ``memory_budget`` holds not one row.
     """
-    checked = check_model_metric(model, X, attributions, target, batch_size)
+    checked = check_model_metric(model, X, attributions, target, batch_size, memory_budget)
     perturb = check_perturb_fn(perturb_fn) or gaussian_noise()
     n_perturb = check_count("n_perturb_samples", n_perturb_samples)
     scale_first = check_bool("normalize", normalize)
     entropy = entropy_of(check_seed(seed))
-    scored = ScoredModel(model, checked.inputs, checked.target, checked.batch_size)
+    scored = ScoredModel(
+        model, checked.inputs, checked.target, checked.batch_size, checked.memory_budget
+    )
     n_rows = checked.inputs.n_rows
     # Per sample: sums of (I . phi)^2, (I . phi) dF and dF^2, in float64.
     sums = np.zeros((n_rows, 3))
-    for samples in sample_chunks(n_rows, n_perturb, checked.batch_size):
+    for samples in sample_chunks(n_rows, n_perturb, scored.batch_size):
         predicted, points = _perturbations(perturb, checked, samples, n_perturb, entropy)
         rows = np.repeat(samples, n_perturb)
         changes = scored.at_x[rows] - scored.at(points, rows)

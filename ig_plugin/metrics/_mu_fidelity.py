@@ -33,7 +33,8 @@ def mu_fidelity(
     n_samples: int = 128,
     seed: int | None = None,
     *,
-    batch_size: int | None = None,
+    batch_size: int | str | None = None,
+    memory_budget: int | None = None,
 ) -> np.ndarray:
     """MuFidelity: do the attributions of a subset of features predict what removing it costs?
 
@@ -76,7 +77,13 @@ def mu_fidelity(
     seed
         None: fresh subsets on every call; an int: the same subsets for the same X.
     batch_size
-        Most points per forward pass; None: as many as 8 MiB of inputs hold, at most 4,096.
+        Most points per forward pass; None: as many as 8 MiB of inputs hold, at most 4,096;
+        ``"auto"``: as many as ``memory_budget`` holds, at what one scored row costs (estimated
+        from the traced model, as ``internal_batch_size="auto"`` of the explainers), at most
+        4,096. The scores do not depend on it.
+    memory_budget
+        With ``batch_size="auto"`` only: the budget in bytes; None: a quarter of the memory
+        available (1 GiB with a GPU).
 
     Returns
     -------
@@ -87,9 +94,10 @@ def mu_fidelity(
     ------
     TypeError, ValueError
         An argument is invalid, before the model runs; among them a subset of no cell
-        (``subset_percent`` too small for the number of cells).
+        (``subset_percent`` too small for the number of cells); or with ``batch_size="auto"``
+        ``memory_budget`` holds not one row.
     """
-    checked = check_model_metric(model, X, attributions, target, batch_size)
+    checked = check_model_metric(model, X, attributions, target, batch_size, memory_budget)
     baselines = check_baseline(checked.inputs, baseline)
     grid = check_grid_size(grid_size)
     share = check_fraction("subset_percent", subset_percent)
@@ -106,10 +114,12 @@ def mu_fidelity(
         )
     cell_sums = cells.sums(checked.attributions)  # (N, n_cells)
 
-    scored = ScoredModel(model, checked.inputs, checked.target, checked.batch_size)
+    scored = ScoredModel(
+        model, checked.inputs, checked.target, checked.batch_size, checked.memory_budget
+    )
     n_rows = checked.inputs.n_rows
     correlations = np.empty(n_rows)
-    for samples in sample_chunks(n_rows, n_subsets, checked.batch_size):
+    for samples in sample_chunks(n_rows, n_subsets, scored.batch_size):
         subsets = np.concatenate(
             [_subsets(entropy, int(i), n_subsets, cells.n_cells, subset_size) for i in samples]
         )  # (len(samples) * n_subsets, n_cells), sample-major

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ig_plugin._engine.compiled import CompiledModel
+from ig_plugin._engine.memory import BatchSize
 from ig_plugin._engine.select import explained
 from ig_plugin._model.signature import signature_of
 from ig_plugin._request.forward_kwargs import ForwardKwargs
@@ -54,26 +55,45 @@ class ScoredModel:
     ``(N, C)`` output): the shape the model declares, or, for a model that declares none, the
     shape of its output on X.
 
+    ``batch_size`` None is ``"auto"``: the rows per forward pass are what ``memory_budget`` (or
+    the default budget) holds of rows like X's, at the cost the traced forward pass gives
+    (:meth:`~ig_plugin._engine.memory.BatchSize.scoring_rows`); :attr:`batch_size` is the count
+    chosen.
+
     Raises
     ------
     ValueError
-        The targets do not fit the model's output.
+        The targets do not fit the model's output, or the memory budget holds not one row.
     """
 
     def __init__(
-        self, model: Any, inputs: Inputs, target: np.ndarray | None, batch_size: int
+        self,
+        model: Any,
+        inputs: Inputs,
+        target: np.ndarray | None,
+        batch_size: int | None,
+        memory_budget: int | None = None,
     ) -> None:
         self._compiled = compiled_for(model)
         self._call = ModelCall(inputs.layout)
         self._inputs = inputs
-        self._batch_size = batch_size
         self._at_x: np.ndarray | None = None
         declared = signature_of(model).output
         if declared is not None and declared.fully_known:
-            # No forward pass here: the compiled pass of the points serves F(x) too.
+            # Checked before any tracing; no forward pass on X: the compiled pass of the points
+            # serves F(x) too.
             self.rule = target_rule(target, declared.known_shape)
+        batching = BatchSize(batch_size, memory_budget)
+        cost = None
+        if batching.is_auto:
+            cost = self._compiled.point_cost(inputs.arrays, self._call, _NO_KWARGS)
+        #: Rows per forward pass.
+        self.batch_size = batching.scoring_rows(cost, fixed_name="batch_size")
+        if declared is not None and declared.fully_known:
             return
-        predictions, _ = self._compiled.forward(inputs.arrays, self._call, _NO_KWARGS, batch_size)
+        predictions, _ = self._compiled.forward(
+            inputs.arrays, self._call, _NO_KWARGS, self.batch_size
+        )
         self.rule = target_rule(target, predictions.shape[1:])
         self._at_x = explained(self.rule, predictions).astype(np.float64)
 
@@ -88,6 +108,6 @@ class ScoredModel:
         """F at ``points`` (one array per input, one point per row), point ``i`` explained for
         sample ``samples[i]``'s target: ``(n,)`` float64."""
         scores = self._compiled.scores_at(
-            points, samples, (), _NO_KWARGS, self.rule, self._call, self._batch_size
+            points, samples, (), _NO_KWARGS, self.rule, self._call, self.batch_size
         )
         return scores.astype(np.float64)

@@ -74,7 +74,9 @@ def sensitivity_max(
         own), not on ``batch_size`` or ``explain_fn``.
     batch_size
         Most perturbed copies per ``explain_fn`` call (None: as many as 8 MiB of inputs hold, at
-        most 4,096): memory holds that many copies and their attributions, whatever N.
+        most 4,096): memory holds that many copies and their attributions, whatever N. The
+        explainer's own ``internal_batch_size`` (``"auto"`` with a ``memory_budget``, for one)
+        sizes its gradient batches within a call.
 
     Returns
     -------

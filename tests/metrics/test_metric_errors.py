@@ -43,6 +43,18 @@ SHARED_CASES = {
     "target negative": ({"target": -1}, ValueError, "`target`"),
     "batch_size zero": ({"batch_size": 0}, ValueError, "`batch_size`"),
     "batch_size a float": ({"batch_size": 2.0}, TypeError, "`batch_size`"),
+    "batch_size another string": ({"batch_size": "max"}, TypeError, "'auto'"),
+    "memory_budget without auto": ({"memory_budget": 1 << 20}, ValueError, "`memory_budget`"),
+    "memory_budget zero": (
+        {"batch_size": "auto", "memory_budget": 0},
+        ValueError,
+        "`memory_budget`",
+    ),
+    "memory_budget a float": (
+        {"batch_size": "auto", "memory_budget": 1e6},
+        TypeError,
+        "`memory_budget`",
+    ),
 }
 
 
