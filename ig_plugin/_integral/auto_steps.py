@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -103,6 +103,10 @@ class Leaves(NamedTuple):
     totals
         Shaped like ``floors``: the sum over the features of the leaf's integral (kept, for
         the completeness gaps).
+    integrals
+        Per attributed tensor ``(n, [K,] *feature_shape)``: the leaf's integral (:meth:`values`,
+        kept: computed once, when the leaf is made, and added to its sample's attributions
+        when the sample is done).
     """
 
     samples: np.ndarray
@@ -114,24 +118,22 @@ class Leaves(NamedTuple):
     smooth_errors: np.ndarray
     estimates: np.ndarray
     totals: np.ndarray
+    integrals: list[np.ndarray]
 
-    def take(self, rows: np.ndarray) -> Leaves:
-        return Leaves(
-            self.samples[rows],
-            self.lows[rows],
-            self.highs[rows],
-            [e[rows] for e in self.ends],
-            self.floors[rows],
-            self.smooth[rows],
-            self.smooth_errors[rows],
-            self.estimates[rows],
-            self.totals[rows],
+    def take(self, rows: np.ndarray | slice) -> Leaves:
+        return Leaves._make(
+            [part[rows] for part in value] if isinstance(value, list) else value[rows]
+            for value in self
         )
 
-    def kept(self, many: bool) -> Leaves:
-        """The same leaves with their :attr:`estimates` and :attr:`totals` computed."""
+    def kept(self, many: bool, bends: np.ndarray | None = None) -> Leaves:
+        """The same leaves with their :attr:`estimates`, :attr:`integrals` and :attr:`totals`
+        computed (``bends``: their :meth:`bends`, if already known)."""
+        integrals = self.values()
         return self._replace(
-            estimates=self.errors(many), totals=attribution_sums(self.values(), many)
+            estimates=self.errors(many, bends),
+            totals=attribution_sums(integrals, many),
+            integrals=integrals,
         )
 
     def values(self) -> list[np.ndarray]:
@@ -160,11 +162,12 @@ class Leaves(NamedTuple):
         quarter = self._quarter_widths()
         return [(2.0 / 3.0) * quarter * (e[:, 0] + 4.0 * e[:, 1] + e[:, 2]) for e in self.ends]
 
-    def errors(self, many: bool) -> np.ndarray:
+    def errors(self, many: bool, bends: np.ndarray | None = None) -> np.ndarray:
         """Each leaf's error estimate, ``(n,)`` or ``(n, K)``: where it is smooth, the last
-        refinement of Simpson's rule; elsewhere its bend, at least its floor."""
+        refinement of Simpson's rule; elsewhere its bend (``bends``, if already known), at
+        least its floor."""
         smooth = self.smooth.reshape(-1, *([1] * (self.floors.ndim - 1)))
-        jumps = np.maximum(self.bends(many), self.floors)
+        jumps = np.maximum(self.bends(many) if bends is None else bends, self.floors)
         return np.where(smooth, self.smooth_errors, jumps)
 
     def _quarter_widths(self) -> np.ndarray:
@@ -175,10 +178,13 @@ class Leaves(NamedTuple):
 
 def _union(first: Leaves, second: Leaves) -> Leaves:
     """The leaves of both (in no particular order)."""
-    ends = [np.concatenate([a, b]) for a, b in zip(first.ends, second.ends, strict=True)]
+    fields: tuple[Any, ...] = tuple(first)
+    others: tuple[Any, ...] = tuple(second)
     return Leaves._make(
-        ends if name == "ends" else np.concatenate([getattr(first, name), getattr(second, name)])
-        for name in Leaves._fields
+        [np.concatenate(pair) for pair in zip(a, b, strict=True)]
+        if isinstance(a, list)
+        else np.concatenate([a, b])
+        for a, b in zip(fields, others, strict=True)
     )
 
 
@@ -249,6 +255,7 @@ def _halve(integrand_at: IntegrandAt, leaves: Leaves, errors: np.ndarray, many: 
         zeros,
         zeros,
         zeros,
+        [],
     )
     bends = halves.bends(many)
     both = bends.reshape(n, 2, *bends.shape[1:]).sum(axis=1)
@@ -267,7 +274,7 @@ def _halve(integrand_at: IntegrandAt, leaves: Leaves, errors: np.ndarray, many: 
         floors=np.repeat(0.5 * shortfall, 2, axis=0),
         smooth=np.repeat(smooth, 2),
         smooth_errors=np.repeat(refinement, 2, axis=0),
-    ).kept(many)
+    ).kept(many, bends)
 
 
 def _first_leaves(integrand_at: IntegrandAt, changes_shape: tuple[int, ...]) -> Leaves:
@@ -290,7 +297,9 @@ def _first_leaves(integrand_at: IntegrandAt, changes_shape: tuple[int, ...]) -> 
     zeros = np.zeros((n_leaves, *changes_shape[1:]))
     smooth = np.zeros(n_leaves, dtype=bool)
     samples = np.repeat(np.arange(n_samples), pieces)
-    leaves = Leaves(samples, lows, lows + 1.0 / pieces, ends, zeros, smooth, zeros, zeros, zeros)
+    leaves = Leaves(
+        samples, lows, lows + 1.0 / pieces, ends, zeros, smooth, zeros, zeros, zeros, []
+    )
     return leaves.kept(len(changes_shape) > 1)
 
 
@@ -330,37 +339,108 @@ def integrate_auto(
         for the samples that reached ``max_steps``: see :func:`warn_if_unmet`).
     """
     n_samples = len(changes)
-    leaves = _first_leaves(integrand_at, changes.shape)
-    results = [np.zeros((n_samples, *e.shape[2:])) for e in leaves.ends]
+    pool = _Pool(_first_leaves(integrand_at, changes.shape))
+    results = [np.zeros((n_samples, *e.shape[2:])) for e in pool.leaves.ends]
     n_steps = np.full(n_samples, FIRST_ROUND_STEPS, dtype=np.int64)
     estimates = np.zeros(allowed_errors.shape)
-    while len(leaves.samples):
-        owners, group = np.unique(leaves.samples, return_inverse=True)
+    while pool.n_live:
+        rows = pool.live_rows()
+        # Only the leaves' scalars for every leaf; their integrand values for those collected
+        # or halved.
+        held = pool.leaves
+        samples, leaf_estimates = held.samples[rows], held.estimates[rows]
+        owners, group = np.unique(samples, return_inverse=True)
         n_open = len(owners)
-        gaps = np.abs(_group_sums(leaves.totals, group, n_open) - changes[owners])
-        estimate = np.maximum(_group_sums(leaves.estimates, group, n_open), gaps - rounding[owners])
+        gaps = np.abs(_group_sums(held.totals[rows], group, n_open) - changes[owners])
+        estimate = np.maximum(_group_sums(leaf_estimates, group, n_open), gaps - rounding[owners])
         met = estimate <= allowed_errors[owners]
         done = met.all(axis=1) if many else met
         left = max_steps - n_steps[owners]
         finished = done | (left < 2)  # a halving takes two gradients
         if finished.any():
-            _collect(results, leaves.take(finished[group]), owners[finished])
+            _collect(results, held.take(rows[finished[group]]), owners[finished])
             estimates[owners[finished]] = estimate[finished]
         # A leaf's share of what its sample may err (its worst target's).
-        shares = leaves.estimates / allowed_errors[leaves.samples]
+        shares = leaf_estimates / allowed_errors[samples]
         if many:
             shares = shares.max(axis=1)
         chosen, twice = _plan_splits(shares, group, n_open, left)
-        open_leaves = ~finished[group]
-        chosen &= open_leaves
+        chosen &= ~finished[group]
         twice &= chosen
+        # The finished samples' leaves and the halved ones leave the pool; the halves join it.
+        pool.drop(rows[finished[group] | chosen])
         if not chosen.any():
             break
-        np.add.at(n_steps, leaves.samples[chosen], np.where(twice[chosen], 6, 2))
-        split = leaves.take(chosen)
-        halves = _split(integrand_at, split, split.estimates, twice[chosen], many)
-        leaves = _union(leaves.take(open_leaves & ~chosen), halves)
+        np.add.at(n_steps, samples[chosen], np.where(twice[chosen], 6, 2))
+        split = held.take(rows[chosen])
+        pool.add(_split(integrand_at, split, split.estimates, twice[chosen], many))
     return results, n_steps, estimates
+
+
+class _Pool:
+    """The leaves of the unfinished samples, in no particular order, with room to grow: a round
+    halves a few of them, and copying every leaf (and its integrand values) to replace those
+    cost more than the round's gradients on a small model.
+
+    Rows ``[0, size)`` of :attr:`leaves` are in use; :attr:`alive` marks those that are leaves
+    still (not halved, their sample not finished). When the dead rows outnumber the live ones,
+    the live rows move to the front: each leaf is moved a bounded number of times on average.
+    """
+
+    def __init__(self, leaves: Leaves) -> None:
+        self.leaves = leaves
+        self.size = len(leaves.samples)
+        self.alive = np.ones(self.size, dtype=bool)
+        self.n_live = self.size
+
+    def live_rows(self) -> np.ndarray:
+        return np.flatnonzero(self.alive[: self.size])
+
+    def drop(self, rows: np.ndarray) -> None:
+        self.alive[rows] = False
+        self.n_live -= len(rows)
+
+    def add(self, new: Leaves) -> None:
+        if 2 * self.n_live < self.size:
+            live = self.live_rows()
+            self._write(slice(0, len(live)), self.leaves.take(live))
+            self.size = len(live)
+            self.alive[: self.size], self.alive[self.size :] = True, False
+        n_new = len(new.samples)
+        if self.size + n_new > len(self.alive):
+            capacity = max(2 * len(self.alive), self.size + n_new)
+            used = self.leaves.take(slice(0, self.size))
+            self.leaves = Leaves._make(
+                [_room(part, capacity) for part in value]
+                if isinstance(value, list)
+                else _room(value, capacity)
+                for value in used
+            )
+            self.alive = np.concatenate(
+                [self.alive[: self.size], np.zeros(capacity - self.size, dtype=bool)]
+            )
+        rows = slice(self.size, self.size + n_new)
+        self._write(rows, new)
+        self.alive[rows] = True
+        self.size += n_new
+        self.n_live += n_new
+
+    def _write(self, rows: slice, leaves: Leaves) -> None:
+        fields: tuple[Any, ...] = tuple(self.leaves)
+        values: tuple[Any, ...] = tuple(leaves)
+        for held, value in zip(fields, values, strict=True):
+            if isinstance(held, list):
+                for part, new_part in zip(held, value, strict=True):
+                    part[rows] = new_part
+            else:
+                held[rows] = value
+
+
+def _room(values: np.ndarray, capacity: int) -> np.ndarray:
+    """``values`` in the first rows of an array of ``capacity`` rows."""
+    grown = np.empty((capacity, *values.shape[1:]), dtype=values.dtype)
+    grown[: len(values)] = values
+    return grown
 
 
 def _group_sums(values: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
@@ -375,8 +455,8 @@ def _collect(results: list[np.ndarray], leaves: Leaves, samples: np.ndarray) -> 
     """Write the attributions of finished ``samples`` (sorted): the sums of their leaves."""
     order = np.argsort(leaves.samples, kind="stable")
     starts = np.searchsorted(leaves.samples[order], samples)
-    for result, values in zip(results, leaves.take(order).values(), strict=True):
-        result[samples] = np.add.reduceat(values, starts, axis=0)
+    for result, integrals in zip(results, leaves.integrals, strict=True):
+        result[samples] = np.add.reduceat(integrals[order], starts, axis=0)
 
 
 def _plan_splits(
