@@ -143,13 +143,6 @@ def integrate(
 AUTO_BYTES = 256 * 1024 * 1024
 
 
-#: Most nodes per gradient batch of ``n_steps="auto"``, whose every node is a row of its own:
-#: the compiled loop sums each chunk's rows per row with a ``(rows, rows)`` product, so beyond
-#: this the summing outgrows the gradients (on the digits MLP of ``benchmarks/auto_steps.py``,
-#: 6,144 nodes took 16 ms in chunks of 512 and 34 ms in chunks of 4,096).
-AUTO_CHUNK = 512
-
-
 def auto_group_length(paths: Paths, max_steps: int) -> int:
     """Samples refined together by ``n_steps="auto"``: as many as :data:`AUTO_BYTES` holds at
     their worst (every sample at ``max_steps``), at least one."""
@@ -161,8 +154,8 @@ def auto_group_length(paths: Paths, max_steps: int) -> int:
 def _integrand(paths: Paths, progress: tf.Tensor | None) -> IntegrandAt:
     """``integrand_at`` (see :data:`ig_plugin._integral.auto_steps.IntegrandAt`) on ``paths``."""
 
-    # With K targets the batch holds fewer points; the cap is on rows either way.
-    chunk = min(paths.gradient_points, AUTO_CHUNK)
+    # With K targets the batch holds fewer points.
+    chunk = paths.gradient_points
 
     def integrand_at(samples: np.ndarray, alphas: np.ndarray) -> list[np.ndarray]:
         # Each node is a row of its own (its sample's ends, targets and kwargs) with weight
