@@ -103,16 +103,14 @@ class GuidedIntegratedGradients(ModelExplainer):
             max_dist=checks.check_scalar("max_dist", max_dist, float, least=0, most=1),
             idgi=checks.check_bool("idgi", idgi),
         )
-        self.internal_batch_size = checks.check_internal_batch_size(internal_batch_size)
-        self.memory_budget = checks.check_memory_budget(self.internal_batch_size, memory_budget)
+        self._set_batching(internal_batch_size, memory_budget)
         choice = choose_layer(model, None)
         super().__init__(meta=whitebox_local_meta())
         self.target_fn = target_fn
         self.meta["params"].update(
             **self.settings._asdict(), internal_batch_size=self.internal_batch_size
         )
-        if self.internal_batch_size == checks.AUTO:
-            self.meta["params"].update(memory_budget=self.memory_budget)
+        self._record_memory_budget()
         self._attach(model, None, choice)
 
     def explain(

@@ -32,7 +32,13 @@ from ig_plugin._integral.completeness import attribution_sums, warn_if_not_diffe
 from ig_plugin._integral.driver import Paths
 from ig_plugin._model.layers import LayerChoice, LayerState, find_layer_again
 from ig_plugin._model.signature import signature_of
-from ig_plugin._request.checks import AUTO, check_callable, describe_callable
+from ig_plugin._request.checks import (
+    AUTO,
+    check_callable,
+    check_internal_batch_size,
+    check_memory_budget,
+    describe_callable,
+)
 from ig_plugin._request.request import ExplainArguments, Request, prepare_request
 from ig_plugin._request.targets import Rule, choose_rule
 from ig_plugin._version import __version__
@@ -203,6 +209,23 @@ class ModelExplainer(Explainer):
     def _request(self, arguments: ExplainArguments) -> Request:
         """The arguments every explainer shares, checked (:func:`prepare_request`)."""
         return prepare_request(self, arguments)
+
+    def _set_batching(self, internal_batch_size: Any, memory_budget: Any) -> None:
+        """Check ``internal_batch_size`` (an int, or "auto") and ``memory_budget`` (bytes, with
+        "auto" only) and keep them: every explainer of a model takes both, with the same
+        meaning, so they are checked in one place. Called by ``__init__``, before alibi's
+        ``Explainer.__init__``, so that a bad value is refused before anything is built."""
+        self.internal_batch_size = check_internal_batch_size(internal_batch_size)
+        self.memory_budget = check_memory_budget(self.internal_batch_size, memory_budget)
+
+    def _record_memory_budget(self) -> None:
+        """Add ``memory_budget`` to ``meta["params"]`` when ``internal_batch_size`` is "auto".
+
+        Only then: with a fixed size the budget means nothing, and the params stay the ones
+        alibi's explainer of the same name records. Called by ``__init__`` once the params the
+        budget follows are in ``meta``."""
+        if self.internal_batch_size == AUTO:
+            self.meta["params"].update(memory_budget=self.memory_budget)
 
     @property
     def _batching(self) -> BatchSize:
