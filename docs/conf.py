@@ -32,7 +32,7 @@ nitpick_ignore_regex = [
     (r"py:.*", r"(Explanation|Figure|Axes|ArrayOrList|OutputPick|Any|Callable|Sequence)"),
     (r"py:.*", r"(optional|array-like|ndarray|callable|str|int|float|bool|dict|list|tuple)"),
     # The explainers' shared ``load`` returns an instance of the class it is called on.
-    (r"py:class", r"ig_plugin\._explainer\.base\.Self"),
+    (r"py:class", r"ig_plugin\._explainer\.(base|wrapping)\.Self"),
     # Private base classes named in public signatures (NoiseTunnel wraps any ModelExplainer;
     # explain_dataset's private worker class).
     (r"py:class", r"(ModelExplainer|BatchExplainer)"),

@@ -115,8 +115,7 @@ class ExpectedGradients(ModelExplainer):
         )
         self.n_steps = checks.check_deterministic_steps(n_steps, self.n_samples)
         self.seed = checks.check_seed(seed)
-        self.internal_batch_size = checks.check_internal_batch_size(internal_batch_size)
-        self.memory_budget = checks.check_memory_budget(self.internal_batch_size, memory_budget)
+        self._set_batching(internal_batch_size, memory_budget)
         choice = choose_layer(model, layer)
         self._background = normalise_background(
             background, signature_of(model), choice.layer is not None
@@ -131,8 +130,7 @@ class ExpectedGradients(ModelExplainer):
             layer=choice.meta,
             background_rows=self.background_rows,
         )
-        if self.internal_batch_size == checks.AUTO:
-            self.meta["params"].update(memory_budget=self.memory_budget)
+        self._record_memory_budget()
         self._attach(model, layer, choice)
 
     @property

@@ -10,11 +10,10 @@ import numpy as np
 from alibi.api.interfaces import Explanation
 
 from ig_plugin._engine.select import explained
-from ig_plugin._explainer.base import ModelExplainer, whitebox_local_meta
+from ig_plugin._explainer.base import ModelExplainer
 from ig_plugin._explainer.registry import saved_explainer
 from ig_plugin._integral.completeness import output_changes
 from ig_plugin._integral.guided import GuidedSettings, guided_attributions
-from ig_plugin._model.layers import choose_layer
 from ig_plugin._request import checks
 from ig_plugin._request.baselines import normalise_baselines
 from ig_plugin._request.request import ExplainArguments, Request, check_one_float_input
@@ -103,17 +102,9 @@ class GuidedIntegratedGradients(ModelExplainer):
             max_dist=checks.check_scalar("max_dist", max_dist, float, least=0, most=1),
             idgi=checks.check_bool("idgi", idgi),
         )
-        self.internal_batch_size = checks.check_internal_batch_size(internal_batch_size)
-        self.memory_budget = checks.check_memory_budget(self.internal_batch_size, memory_budget)
-        choice = choose_layer(model, None)
-        super().__init__(meta=whitebox_local_meta())
-        self.target_fn = target_fn
-        self.meta["params"].update(
-            **self.settings._asdict(), internal_batch_size=self.internal_batch_size
+        self._init_on_input(
+            model, target_fn, self.settings._asdict(), internal_batch_size, memory_budget
         )
-        if self.internal_batch_size == checks.AUTO:
-            self.meta["params"].update(memory_budget=self.memory_budget)
-        self._attach(model, None, choice)
 
     def explain(
         self,

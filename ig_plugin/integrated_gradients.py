@@ -117,8 +117,7 @@ class IntegratedGradients(ModelExplainer):
         checks.check_callable("target_fn", target_fn)
         self.method = checks.check_choice("method", method, sorted(MIN_STEPS))
         self.n_steps = checks.check_n_steps(n_steps, self.method, MIN_STEPS)
-        self.internal_batch_size = checks.check_internal_batch_size(internal_batch_size)
-        self.memory_budget = checks.check_memory_budget(self.internal_batch_size, memory_budget)
+        self._set_batching(internal_batch_size, memory_budget)
         self.tolerance, self.max_steps = checks.check_auto_settings(
             self.n_steps, tolerance, max_steps
         )
@@ -137,8 +136,7 @@ class IntegratedGradients(ModelExplainer):
             self.meta["params"].update(idgi=True)
         if self.n_steps == checks.AUTO:
             self.meta["params"].update(tolerance=self.tolerance, max_steps=self.max_steps)
-        if self.internal_batch_size == checks.AUTO:
-            self.meta["params"].update(memory_budget=self.memory_budget)
+        self._record_memory_budget()
         self._attach(model, layer, choice)
 
     def explain(

@@ -4,16 +4,15 @@
 from __future__ import annotations
 
 import copy
-import os
 import warnings
 from typing import Any
 
 import numpy as np
-from alibi.api.interfaces import Explainer, Explanation
+from alibi.api.interfaces import Explanation
 
-from ig_plugin._explainer import saving
 from ig_plugin._explainer.base import ModelExplainer, whitebox_local_meta
 from ig_plugin._explainer.registry import saved_explainer
+from ig_plugin._explainer.wrapping import WrappingExplainer
 from ig_plugin._integral.draws import fresh_entropy
 from ig_plugin._integral.smoothing import RunningMoments, Smoother, noisy_copy
 from ig_plugin._model.signature import signature_of
@@ -23,7 +22,7 @@ from ig_plugin._request.targets import choose_rule
 
 
 @saved_explainer(wraps="explainer")
-class NoiseTunnel(Explainer):
+class NoiseTunnel(WrappingExplainer):
     """Smooth the attributions of an explainer over noisy copies of X (Smilkov et al., 2017;
     Adebayo et al., 2018), with captum's ``NoiseTunnel`` names and meanings.
 
@@ -74,6 +73,9 @@ class NoiseTunnel(Explainer):
     array([[1., 2., 3.]], dtype=float32)
     """
 
+    #: NoiseTunnel wraps an explainer of a model only (it calls its passes itself).
+    explainer: ModelExplainer
+
     def __init__(
         self,
         explainer: ModelExplainer,
@@ -109,55 +111,8 @@ class NoiseTunnel(Explainer):
             nt_samples=self.nt_samples,
             stdevs=list(self.stdevs) if isinstance(self.stdevs, tuple) else self.stdevs,
             seed=self.seed,
-            explainer={
-                "name": explainer.meta["name"],
-                "params": copy.deepcopy(explainer.meta["params"]),
-            },
+            explainer=self._wrapped_meta(),
         )
-
-    @property
-    def model(self) -> Any:
-        """The wrapped explainer's model."""
-        return self.explainer.model
-
-    @property
-    def predictor(self) -> Any:
-        """The model (the name ``alibi.saving.save_explainer`` reads and sets)."""
-        return self.explainer.model
-
-    @predictor.setter
-    def predictor(self, model: Any) -> None:
-        self.explainer.model = model
-
-    def with_target_fn(self, target_fn: Any) -> NoiseTunnel:
-        """A copy whose wrapped explainer has another ``target_fn``, sharing its model, layer and
-        compiled passes."""
-        clone = copy.copy(self)
-        clone.explainer = self.explainer.with_target_fn(target_fn)
-        clone.meta = copy.deepcopy(self.meta)
-        clone.meta["params"]["explainer"]["params"] = copy.deepcopy(clone.explainer.meta["params"])
-        clone.params = clone.meta["params"]
-        return clone
-
-    def reset_predictor(self, predictor: Any) -> None:
-        """Explain ``predictor`` from now on: see the wrapped explainer's ``reset_predictor``."""
-        self.explainer.reset_predictor(predictor)
-
-    def save(self, path: str | os.PathLike) -> None:
-        """Save NoiseTunnel and the wrapped explainer to the folder ``path`` (alibi's layout)."""
-        saving.save(self, path)
-
-    @classmethod
-    def load(cls, path: str | os.PathLike, predictor: Any) -> NoiseTunnel:
-        """Load a NoiseTunnel saved with :meth:`save`; ``predictor`` is the model to explain.
-
-        Raises
-        ------
-        FileNotFoundError, ValueError
-            As for :meth:`IntegratedGradients.load <ig_plugin.IntegratedGradients.load>`.
-        """
-        explainer: NoiseTunnel = saving.load(cls, path, predictor)
-        return explainer
 
     def explain(self, X: ArrayOrList, **explain_kwargs: Any) -> Explanation:
         """Explain noisy copies of X with the wrapped explainer and combine the attributions.

@@ -4,16 +4,15 @@
 from __future__ import annotations
 
 import copy
-import os
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from alibi.api.interfaces import Explainer, Explanation
+from alibi.api.interfaces import Explanation
 
-from ig_plugin._explainer import saving
 from ig_plugin._explainer.base import ModelExplainer, whitebox_local_meta
 from ig_plugin._explainer.registry import model_explainer, registered, saved_explainer
+from ig_plugin._explainer.wrapping import WrappingExplainer
 from ig_plugin._regions.ranking import RankedRegions, rank_regions
 from ig_plugin._regions.segments import check_segments, felzenszwalb_masks
 from ig_plugin._request import checks
@@ -28,7 +27,7 @@ _SEGMENTS_FORMS = (
 
 
 @saved_explainer(wraps="explainer")
-class XRAI(Explainer):
+class XRAI(WrappingExplainer):
     """XRAI (Kapishnikov et al., 2019): the image's regions ranked by how much attribution they
     hold per pixel, over the attributions of any ig_plugin explainer, with the semantics of PAIR
     saliency 0.2.1's ``XRAI().GetMask(x, ..., base_attribution=..., segments=...)``.
@@ -131,56 +130,8 @@ class XRAI(Explainer):
             segments=_describe_segments(segments),
             min_pixel_diff=self.min_pixel_diff,
             area_threshold=self.area_threshold,
-            explainer={
-                "name": explainer.meta["name"],
-                "params": copy.deepcopy(explainer.meta["params"]),
-            },
+            explainer=self._wrapped_meta(),
         )
-
-    @property
-    def model(self) -> Any:
-        """The wrapped explainer's model."""
-        return self.explainer.model
-
-    @property
-    def predictor(self) -> Any:
-        """The model (the name ``alibi.saving.save_explainer`` reads and sets)."""
-        return self.explainer.model
-
-    @predictor.setter
-    def predictor(self, model: Any) -> None:
-        self.explainer.predictor = model
-
-    def with_target_fn(self, target_fn: Any) -> XRAI:
-        """A copy whose wrapped explainer has another ``target_fn``, sharing its model and
-        compiled passes."""
-        clone = copy.copy(self)
-        clone.explainer = self.explainer.with_target_fn(target_fn)
-        clone.meta = copy.deepcopy(self.meta)
-        clone.meta["params"]["explainer"]["params"] = copy.deepcopy(clone.explainer.meta["params"])
-        clone.params = clone.meta["params"]
-        return clone
-
-    def reset_predictor(self, predictor: Any) -> None:
-        """Explain ``predictor`` from now on: see the wrapped explainer's ``reset_predictor``."""
-        self.explainer.reset_predictor(predictor)
-
-    def save(self, path: str | os.PathLike) -> None:
-        """Save XRAI and the wrapped explainer to the folder ``path`` (alibi's layout; a
-        ``segments`` callable is pickled with dill, as a ``target_fn`` is)."""
-        saving.save(self, path)
-
-    @classmethod
-    def load(cls, path: str | os.PathLike, predictor: Any) -> XRAI:
-        """Load an XRAI saved with :meth:`save`; ``predictor`` is the model to explain.
-
-        Raises
-        ------
-        FileNotFoundError, ValueError
-            As for :meth:`IntegratedGradients.load <ig_plugin.IntegratedGradients.load>`.
-        """
-        explainer: XRAI = saving.load(cls, path, predictor)
-        return explainer
 
     def explain(self, X: ArrayOrList, segments: Any = None, **explain_kwargs: Any) -> Explanation:
         """Rank the regions of each image of X by the wrapped explainer's attributions.

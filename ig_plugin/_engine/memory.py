@@ -31,6 +31,7 @@ only their gradients multiply).
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 
 import tensorflow as tf
@@ -80,8 +81,6 @@ def available_bytes() -> int:
                     return int(line.split()[1]) * 1024
     except OSError:
         pass
-    import os
-
     return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
 
 

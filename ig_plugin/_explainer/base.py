@@ -6,10 +6,12 @@ alibi's layout.
 
 :class:`ModelExplainer` is the base of every public explainer of a model
 (:class:`~ig_plugin.IntegratedGradients`, :class:`~ig_plugin.ExpectedGradients`, ...). A
-subclass calls :meth:`ModelExplainer._attach` in its ``__init__``, after alibi's
-``Explainer.__init__``, keeps its own settings as plain Python or numpy values (those are what a
-save writes), and implements :meth:`ModelExplainer._prepare`, the checks of its ``explain``'s
-arguments.
+subclass checks its batch size with :meth:`ModelExplainer._set_batching` and calls
+:meth:`ModelExplainer._attach` in its ``__init__``, after alibi's ``Explainer.__init__`` (an
+explainer of the model's input alone can end its ``__init__`` with
+:meth:`ModelExplainer._init_on_input`, which does all that), keeps its own settings as plain
+Python or numpy values (those are what a save writes), and implements
+:meth:`ModelExplainer._prepare`, the checks of its ``explain``'s arguments.
 """
 
 from __future__ import annotations
@@ -30,9 +32,15 @@ from ig_plugin._engine.memory import BatchSize, PointCost
 from ig_plugin._explainer import saving
 from ig_plugin._integral.completeness import attribution_sums, warn_if_not_differentiable
 from ig_plugin._integral.driver import Paths
-from ig_plugin._model.layers import LayerChoice, LayerState, find_layer_again
+from ig_plugin._model.layers import LayerChoice, LayerState, choose_layer, find_layer_again
 from ig_plugin._model.signature import signature_of
-from ig_plugin._request.checks import AUTO, check_callable, describe_callable
+from ig_plugin._request.checks import (
+    AUTO,
+    check_callable,
+    check_internal_batch_size,
+    check_memory_budget,
+    describe_callable,
+)
 from ig_plugin._request.request import ExplainArguments, Request, prepare_request
 from ig_plugin._request.targets import Rule, choose_rule
 from ig_plugin._version import __version__
@@ -75,6 +83,31 @@ class ModelExplainer(Explainer):
         self._layer_choice = choice
         self.model, self.layer = model, choice.layer
         self._signature = signature_of(model).shapes()
+
+    def _init_on_input(
+        self,
+        model: Any,
+        target_fn: Callable | None,
+        params: dict[str, Any],
+        internal_batch_size: Any,
+        memory_budget: Any,
+    ) -> None:
+        """The end of ``__init__`` for an explainer of the model's input, which takes no
+        ``layer`` (Guided IG, Blur IG), once it has checked its own settings: check and keep
+        the batch size, start alibi's ``Explainer`` with ``target_fn``, record ``params`` (the
+        explainer's own settings, plain values) and the batch size in ``meta["params"]``, and
+        attach the model.
+
+        Those explainers built the same way from their settings, so it is written once; one
+        that also takes a layer, or records its params in another order, writes its own.
+        """
+        self._set_batching(internal_batch_size, memory_budget)
+        choice = choose_layer(model, None)
+        super().__init__(meta=whitebox_local_meta())
+        self.target_fn = target_fn
+        self.meta["params"].update(**params, internal_batch_size=self.internal_batch_size)
+        self._record_memory_budget()
+        self._attach(model, None, choice)
 
     @property
     def target_fn(self) -> Callable | None:
@@ -203,6 +236,23 @@ class ModelExplainer(Explainer):
     def _request(self, arguments: ExplainArguments) -> Request:
         """The arguments every explainer shares, checked (:func:`prepare_request`)."""
         return prepare_request(self, arguments)
+
+    def _set_batching(self, internal_batch_size: Any, memory_budget: Any) -> None:
+        """Check ``internal_batch_size`` (an int, or "auto") and ``memory_budget`` (bytes, with
+        "auto" only) and keep them: every explainer of a model takes both, with the same
+        meaning, so they are checked in one place. Called by ``__init__``, before alibi's
+        ``Explainer.__init__``, so that a bad value is refused before anything is built."""
+        self.internal_batch_size = check_internal_batch_size(internal_batch_size)
+        self.memory_budget = check_memory_budget(self.internal_batch_size, memory_budget)
+
+    def _record_memory_budget(self) -> None:
+        """Add ``memory_budget`` to ``meta["params"]`` when ``internal_batch_size`` is "auto".
+
+        Only then: with a fixed size the budget means nothing, and the params stay the ones
+        alibi's explainer of the same name records. Called by ``__init__`` once the params the
+        budget follows are in ``meta``."""
+        if self.internal_batch_size == AUTO:
+            self.meta["params"].update(memory_budget=self.memory_budget)
 
     @property
     def _batching(self) -> BatchSize:

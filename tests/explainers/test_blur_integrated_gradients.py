@@ -1,7 +1,7 @@
 """Blur Integrated Gradients: the TensorFlow blur against ``scipy.ndimage.gaussian_filter``,
 the closed forms on a linear model, agreement with PAIR saliency on a CNN, IDGI's exact
-completeness, batch invariance, save and load, threads, and bad arguments refused before any
-TensorFlow work.
+completeness, batch invariance, and bad arguments refused before any TensorFlow work. Saving and
+loading, threads and NoiseTunnel, the same for Guided IG, are in ``test_guided_and_blur.py``.
 
 On a linear model ``F = sum w * x`` every gradient is ``w``, so Blur IG is
 ``w * sum_i -(s_{i+1} - s_i) * (blur(x, s_i + grad_step) - blur(x, s_i)) / grad_step``
@@ -11,16 +11,14 @@ the same points is ``w**2 / |w|**2 * (F(x) - F(blur(x, max_sigma)))``.
 
 import itertools
 
-import alibi.saving
 import numpy as np
 import pytest
 import tensorflow as tf
 from compat import keras
-from concurrency import run_together
 from image_models import images, pair_call_model, relative_l1, small_cnn
 from scipy import ndimage
 
-from ig_plugin import BlurIntegratedGradients, NoiseTunnel
+from ig_plugin import BlurIntegratedGradients
 from ig_plugin._engine.blur import gaussian_blur
 
 SHAPE = (9, 7, 2)
@@ -157,32 +155,6 @@ def test_batch_invariance(cnn, cnn_images):
         np.testing.assert_allclose(alone[0], together[row], rtol=1e-5, atol=1e-7)
 
 
-@pytest.mark.parametrize("how", ["own load", "alibi.saving"])
-def test_save_and_load(cnn, cnn_images, tmp_path, how):
-    explainer = BlurIntegratedGradients(cnn, max_sigma=8.0, n_steps=6, sqrt=True, idgi=True)
-    before = explainer.explain(cnn_images, target=1).attributions[0]
-    explainer.save(tmp_path)
-    if how == "own load":
-        loaded = BlurIntegratedGradients.load(tmp_path, cnn)
-    else:
-        loaded = alibi.saving.load_explainer(tmp_path, predictor=cnn)
-    assert type(loaded) is BlurIntegratedGradients
-    assert loaded.meta == explainer.meta
-    np.testing.assert_array_equal(loaded.explain(cnn_images, target=1).attributions[0], before)
-
-
-def test_one_explainer_in_many_threads(cnn, cnn_images):
-    explainer = BlurIntegratedGradients(cnn, max_sigma=5.0, n_steps=10, internal_batch_size=6)
-    alone = explainer.explain(cnn_images, target=1).attributions[0]
-    results = []
-    run_together(
-        [lambda: results.append(explainer.explain(cnn_images, target=1).attributions[0])] * 4
-    )
-    assert len(results) == 4
-    for result in results:
-        np.testing.assert_allclose(result, alone, rtol=1e-6, atol=1e-7)
-
-
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
@@ -204,13 +176,3 @@ def test_inputs_that_are_not_images_are_refused_before_tensorflow_runs(counting)
     with pytest.raises(ValueError, match=r"\(N, H, W, C\)"):
         explainer.explain(np.ones((2, 3), dtype="float32"), target=0)
     assert counting.calls == 0
-
-
-def test_noise_tunnel_without_noise_is_the_explainer_itself(cnn, cnn_images):
-    explainer = BlurIntegratedGradients(cnn, max_sigma=4.0, n_steps=8)
-    tunnel = NoiseTunnel(explainer, nt_samples=2, stdevs=0.0)
-    tunnel.validate(cnn_images, target=1)
-    smoothed = tunnel.explain(cnn_images, target=1)
-    plain = explainer.explain(cnn_images, target=1)
-    np.testing.assert_allclose(smoothed.attributions[0], plain.attributions[0], rtol=1e-6)
-    np.testing.assert_allclose(smoothed.deltas, plain.deltas, atol=1e-6)

@@ -1,21 +1,20 @@
 """Guided Integrated Gradients: agreement with PAIR saliency on a CNN, Integrated Gradients where
 Guided IG must reduce to it (a linear model, ``fraction=1``, an additively separable model in
-the limit of many steps), IDGI's exact completeness and closed form, batch invariance, save and
-load, threads, and bad arguments refused before any TensorFlow work.
+the limit of many steps), IDGI's exact completeness and closed form, batch invariance, and bad
+arguments refused before any TensorFlow work. Saving and loading, threads and NoiseTunnel, the
+same for Blur IG, are in ``test_guided_and_blur.py``.
 
 On a linear model the gradient is ``w`` at every point, so any path from x' to x gives
 ``w * (x - x')``. With ``fraction=1`` every feature moves together: the straight line, each step
 from its left end, which is IG's left Riemann sum with the same steps.
 """
 
-import alibi.saving
 import numpy as np
 import pytest
-from concurrency import run_together
 from image_models import images, pair_call_model, relative_l1, small_cnn
 from models import multi_input_mlp, power_sum_model, seeded_floats
 
-from ig_plugin import GuidedIntegratedGradients, IntegratedGradients, NoiseTunnel
+from ig_plugin import GuidedIntegratedGradients, IntegratedGradients
 
 
 @pytest.fixture(scope="module")
@@ -124,32 +123,6 @@ def test_target_fn(cnn, cnn_images):
     np.testing.assert_array_equal(explanation.target, predicted)
 
 
-@pytest.mark.parametrize("how", ["own load", "alibi.saving"])
-def test_save_and_load(cnn, cnn_images, tmp_path, how):
-    explainer = GuidedIntegratedGradients(cnn, n_steps=6, fraction=0.5, max_dist=0.1, idgi=True)
-    before = explainer.explain(cnn_images, target=1).attributions[0]
-    explainer.save(tmp_path)
-    if how == "own load":
-        loaded = GuidedIntegratedGradients.load(tmp_path, cnn)
-    else:
-        loaded = alibi.saving.load_explainer(tmp_path, predictor=cnn)
-    assert type(loaded) is GuidedIntegratedGradients
-    assert loaded.meta == explainer.meta
-    np.testing.assert_array_equal(loaded.explain(cnn_images, target=1).attributions[0], before)
-
-
-def test_one_explainer_in_many_threads(cnn, cnn_images):
-    explainer = GuidedIntegratedGradients(cnn, n_steps=10)
-    alone = explainer.explain(cnn_images, target=1).attributions[0]
-    results = []
-    run_together(
-        [lambda: results.append(explainer.explain(cnn_images, target=1).attributions[0])] * 4
-    )
-    assert len(results) == 4
-    for result in results:
-        np.testing.assert_allclose(result, alone, rtol=1e-6, atol=1e-7)
-
-
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
@@ -177,13 +150,3 @@ def test_bad_inputs_are_refused_before_tensorflow_runs(counting):
     with pytest.raises(ValueError, match="target"):
         explainer.explain(seeded_floats((2, 3), 1), target=[0, 1, 1])
     assert counting.calls == 0
-
-
-def test_noise_tunnel_without_noise_is_the_explainer_itself(cnn, cnn_images):
-    explainer = GuidedIntegratedGradients(cnn, n_steps=8)
-    tunnel = NoiseTunnel(explainer, nt_samples=2, stdevs=0.0)
-    tunnel.validate(cnn_images, target=1)
-    smoothed = tunnel.explain(cnn_images, target=1, baselines=0.1)
-    plain = explainer.explain(cnn_images, target=1, baselines=0.1)
-    np.testing.assert_allclose(smoothed.attributions[0], plain.attributions[0], rtol=1e-6)
-    np.testing.assert_allclose(smoothed.deltas, plain.deltas, atol=1e-6)
