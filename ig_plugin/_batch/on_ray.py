@@ -131,7 +131,8 @@ def local_cpus(actors: int) -> int:
 #: Most ``--batch-size`` batches per Ray block. Ray runs a task per block, and a task costs
 #: milliseconds of scheduling and Arrow conversion whatever its rows: a block per 256-row batch
 #: paid that for every batch (about 28 ms more per batch than the plain run, on two cores).
-#: An actor still gets its rows ``--batch-size`` at a time (``map_batches`` slices blocks).
+#: An actor gets up to as many batches per call (see ``ig_plugin.distributed.BATCHES_PER_CALL``)
+#: and explains them ``--batch-size`` rows at a time.
 BATCHES_PER_BLOCK = 16
 
 

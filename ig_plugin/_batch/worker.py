@@ -109,6 +109,9 @@ class BatchExplainer:
         TensorFlow's intra-op threads in this process (set before TensorFlow runs anything), so
         that actors sharing a machine do not fight over its cores; None leaves TensorFlow's
         default (all cores).
+    rows_per_explain
+        Most rows per ``explain`` call: a batch with more (Ray hands an actor several batches
+        at once) is explained that many rows at a time; None explains each batch whole.
     """
 
     def __init__(
@@ -118,8 +121,10 @@ class BatchExplainer:
         settings: ExplainerSettings = ExplainerSettings(),  # frozen: a shared default is safe
         columns: Columns = Columns(),
         intra_op_threads: int | None = None,
+        rows_per_explain: int | None = None,
     ) -> None:
         settings.check_for(explainer_uri)
+        self.rows_per_explain = rows_per_explain
         import tensorflow as tf
 
         from ig_plugin._explainer.registry import load_saved, model_explainer
@@ -226,7 +231,19 @@ class BatchExplainer:
             )
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Explain one batch: its row ids with the attributions, deltas, predictions, targets."""
+        """Explain one batch: its row ids with the attributions, deltas, predictions, targets
+        (``rows_per_explain`` rows per ``explain`` call)."""
+        n_rows = len(batch[self.columns.row_id])
+        step = self.rows_per_explain or n_rows
+        if n_rows <= step:
+            return self._explain(batch)
+        parts = [
+            self._explain({name: values[first : first + step] for name, values in batch.items()})
+            for first in range(0, n_rows, step)
+        ]
+        return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+
+    def _explain(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         X = self.features(batch)
         target = None if self.columns.target is None else np.asarray(batch[self.columns.target])
         explanation = self.explainer.explain(X, target=target)

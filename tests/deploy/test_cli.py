@@ -444,6 +444,21 @@ def test_a_worker_given_no_targets_explains_the_predicted_class_and_its_meta_say
     assert params["target_fn"] == "ig_plugin._request.targets.predicted_class"
 
 
+def test_a_worker_explains_a_large_batch_rows_per_explain_at_a_time(case):
+    # Ray hands an actor several batches at once; each explain call still takes one batch.
+    worker = BatchExplainer(case.model_path, rows_per_explain=7)
+    whole = BatchExplainer(case.model_path)
+    calls = []
+    explain = worker.explainer.explain
+    worker.explainer.explain = lambda X, **kwargs: calls.append(len(X)) or explain(X, **kwargs)
+    batch = {"features": case.X[:20], "row_id": np.arange(20)}
+    explained, expected = worker(batch), whole(batch)
+    assert calls == [7, 7, 6]
+    assert sorted(explained) == sorted(expected)
+    for name, values in expected.items():
+        np.testing.assert_allclose(explained[name], values, rtol=1e-6, atol=1e-7)
+
+
 # --- any saved explainer --------------------------------------------------------------------
 
 

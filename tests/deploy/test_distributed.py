@@ -16,12 +16,18 @@ ray = pytest.importorskip("ray")
 pytest.importorskip("ray.data")
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
+ArrowTensorArray = pytest.importorskip("ray.data.extensions").ArrowTensorArray
 
 from batch_cases import BATCH_SIZE, N_FEATURES, TOLERANCE, make_case, run_command  # noqa: E402
 from batch_cases import assert_matches as assert_output_matches  # noqa: E402
 
 from ig_plugin._batch.worker import BatchExplainer  # noqa: E402
-from ig_plugin.distributed import explain_dataset  # noqa: E402
+from ig_plugin.distributed import (  # noqa: E402
+    BATCHES_PER_CALL,
+    CALL_BYTES,
+    _rows_per_call,
+    explain_dataset,
+)
 
 #: Most seconds a Ray Data run in this process may go without progress before it fails.
 NO_PROGRESS_TIMEOUT_S = 180
@@ -192,3 +198,28 @@ def test_explain_dataset_checks_its_arguments_first(cluster, case, arguments, er
     rows = ray.data.from_items([{"features": row, "row_id": i} for i, row in enumerate(case.X)])
     with pytest.raises(error, match=message):
         explain_dataset(rows, case.model_path, **arguments)
+
+
+def _tensor_rows(shape, n_rows=4):
+    values = np.zeros((n_rows, *shape), np.float32)
+    table = pa.table({"features": ArrowTensorArray.from_numpy(values), "row_id": np.arange(n_rows)})
+    return ray.data.from_arrow([table])
+
+
+def test_small_rows_go_to_an_actor_several_batches_per_call_and_large_rows_one(cluster):
+    from ig_plugin._batch.worker import Columns
+
+    small = _tensor_rows((4, 3))  # 48 bytes a row
+    assert _rows_per_call(small, Columns(), 32) == 32 * BATCHES_PER_CALL
+    # Rows of 1 MiB: a call holds as many 32-row batches as CALL_BYTES does, at least one.
+    large = _tensor_rows((512, 512))
+    assert _rows_per_call(large, Columns(), 32) == 32 * max(1, CALL_BYTES // (32 << 20))
+    assert _rows_per_call(large, Columns(), 2) == 2 * min(BATCHES_PER_CALL, CALL_BYTES // (2 << 20))
+    # Scalar feature columns add their widths; a dataset whose schema Ray does not know yet
+    # (a lazy map) is handed over one batch per call.
+    table = pa.table({"a": np.zeros(4), "b": np.zeros(4, np.float32), "row_id": np.arange(4)})
+    scalars = ray.data.from_arrow([table])
+    assert _rows_per_call(scalars, Columns(features=("a", "b")), 1 << 22) == 1 << 22  # 48 MiB
+    assert _rows_per_call(scalars, Columns(features=("a", "b")), 1024) == 1024 * BATCHES_PER_CALL
+    lazy = small.map_batches(lambda batch: batch)
+    assert _rows_per_call(lazy, Columns(), 32) == 32
