@@ -144,7 +144,7 @@ benchmark-path-methods: install
 	$(PYTHON) benchmarks/path_methods.py
 
 # n_steps="auto" against the smallest fixed Gauss-Legendre n_steps that meets the same tolerance,
-# on four models at 1e-2 and 1e-3 (benchmarks/auto_steps.py); about 3 minutes. Not in CI. Writes
+# on five models at 1e-2 and 1e-3 (benchmarks/auto_steps.py); about 8 minutes. Not in CI. Writes
 # benchmarks/results/auto_steps.{json,rst}, which docs/steps.rst includes.
 benchmark-auto-steps: install
 	$(PYTHON) benchmarks/auto_steps.py
