@@ -35,5 +35,6 @@ nitpick_ignore_regex = [
     (r"py:class", r"ig_plugin\._explainer\.(base|wrapping)\.Self"),
     # Private base classes named in public signatures (NoiseTunnel wraps any ModelExplainer;
     # explain_dataset's private worker class).
-    (r"py:class", r"(ModelExplainer|BatchExplainer)"),
+    (r"py:class", r"(ig_plugin\._explainer\.base\.)?ModelExplainer"),
+    (r"py:class", r"(ig_plugin\._batch\.worker\.)?BatchExplainer"),
 ]
