@@ -105,17 +105,19 @@ def test_a_killed_actor_is_restarted_and_no_row_is_lost(cluster, case, tmp_path)
     class ExitsOnItsSecondBatch(BatchExplainer):
         """Exits hard, once, on its second batch: what a killed process looks like to Ray.
 
-        Defined here, so Ray ships it to the actor by value; the marker file makes it exit once
-        however often Ray restarts the actor."""
+        Its second batch, not its second call: Ray may hand the actor every row in one call,
+        which it explains ``batch_size`` rows at a time. Defined here, so Ray ships it to the
+        actor by value; the marker file makes it exit once however often Ray restarts the
+        actor."""
 
         batches = 0
 
-        def __call__(self, batch):
+        def _explain(self, batch):
             self.batches += 1
             if self.batches == 2 and not marker.exists():
                 marker.touch()
                 os._exit(75)  # no cleanup, no exception
-            return super().__call__(batch)
+            return super()._explain(batch)
 
     rows = ray.data.from_items([{"features": row, "row_id": i} for i, row in enumerate(case.X)])
     explained = explain_dataset(
