@@ -64,47 +64,48 @@ def digits_cnn() -> tuple[keras.Model, np.ndarray, np.ndarray]:
     return model, X, np.argmax(model.predict(X, verbose=0), axis=1)
 
 
+def _trained_on_digits(
+    layers: list[keras.layers.Layer], images: np.ndarray, epochs: int, n_explained: int
+) -> tuple[keras.Model, np.ndarray, np.ndarray]:
+    """``layers`` (made after ``keras.utils.set_random_seed(0)``) after an input shaped like
+    ``images`` (the digits, reshaped), trained on the digits' training split; the first
+    ``n_explained`` test images and the classes predicted for them."""
+    _, labels, train, test = digit_images()
+    model = keras.Sequential([keras.Input(images.shape[1:]), *layers])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(images[train], labels[train], epochs=epochs, batch_size=32, verbose=0)
+    X = images[test][:n_explained]
+    return model, X, np.argmax(model.predict(X, verbose=0), axis=1)
+
+
 def digits_mlp() -> tuple[keras.Model, np.ndarray, np.ndarray]:
     """A ReLU MLP (64-128-64-10) trained for a few seconds on the flattened digits."""
-    images, labels, train, test = digit_images()
-    flat = images.reshape(len(images), -1)
+    images = digit_images()[0]
     keras.utils.set_random_seed(0)
-    model = keras.Sequential(
-        [
-            keras.Input((64,)),
-            keras.layers.Dense(128, activation="relu"),
-            keras.layers.Dense(64, activation="relu"),
-            keras.layers.Dense(10, activation="softmax"),
-        ]
-    )
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
-    model.fit(flat[train], labels[train], epochs=30, batch_size=32, verbose=0)
-    X = flat[test][:96]
-    return model, X, np.argmax(model.predict(X, verbose=0), axis=1)
+    layers = [
+        keras.layers.Dense(128, activation="relu"),
+        keras.layers.Dense(64, activation="relu"),
+        keras.layers.Dense(10, activation="softmax"),
+    ]
+    return _trained_on_digits(layers, images.reshape(len(images), -1), epochs=30, n_explained=96)
 
 
 def digits_cnn_32() -> tuple[keras.Model, np.ndarray, np.ndarray]:
     """A deeper ReLU CNN (two convolutions, a ReLU dense layer) trained for a few seconds on the
     digits upsampled to 32x32: gradients about ten times as dear as the 8x8 CNN's."""
-    images, labels, train, test = digit_images()
-    large = np.kron(images, np.ones((1, 4, 4, 1), dtype=images.dtype))
+    images = digit_images()[0]
     keras.utils.set_random_seed(0)
-    model = keras.Sequential(
-        [
-            keras.Input((32, 32, 1)),
-            keras.layers.Conv2D(16, 3, padding="same", activation="relu"),
-            keras.layers.MaxPooling2D(),
-            keras.layers.Conv2D(32, 3, padding="same", activation="relu"),
-            keras.layers.MaxPooling2D(),
-            keras.layers.Flatten(),
-            keras.layers.Dense(64, activation="relu"),
-            keras.layers.Dense(10, activation="softmax"),
-        ]
-    )
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
-    model.fit(large[train], labels[train], epochs=4, batch_size=32, verbose=0)
-    X = large[test][:24]
-    return model, X, np.argmax(model.predict(X, verbose=0), axis=1)
+    layers = [
+        keras.layers.Conv2D(16, 3, padding="same", activation="relu"),
+        keras.layers.MaxPooling2D(),
+        keras.layers.Conv2D(32, 3, padding="same", activation="relu"),
+        keras.layers.MaxPooling2D(),
+        keras.layers.Flatten(),
+        keras.layers.Dense(64, activation="relu"),
+        keras.layers.Dense(10, activation="softmax"),
+    ]
+    large = np.kron(images, np.ones((1, 4, 4, 1), dtype=images.dtype))
+    return _trained_on_digits(layers, large, epochs=4, n_explained=24)
 
 
 def small_cnn() -> tuple[keras.Model, np.ndarray, np.ndarray]:
