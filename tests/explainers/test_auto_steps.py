@@ -10,7 +10,7 @@ from models import RowCounter, functional_mlp, linear_model, seeded_floats, set_
 from scipy.special import roots_legendre
 
 from ig_plugin import IntegratedGradients
-from ig_plugin._integral import driver
+from ig_plugin._integral import auto_steps, driver
 from ig_plugin._integral.auto_steps import integrate_auto
 
 X = seeded_floats((12, 4), seed=80)
@@ -362,3 +362,31 @@ def test_one_auto_explainer_shared_by_threads():
             np.testing.assert_allclose(
                 explanation.attributions[0], expected[i].attributions[0], rtol=1e-5, atol=1e-6
             )
+
+
+def test_many_jumps_at_random_cancel_in_the_estimate(monkeypatch):
+    """With 200 jumps per feature at random places, the leaves' errors cancel: the estimate
+    counts them as a random sum and takes fewer gradients than the bound that adds their sizes,
+    and still holds every sample's error."""
+    rng = np.random.default_rng(85)
+    where = rng.uniform(0.0, 1.0, (20, 4, 200))
+    sizes = rng.normal(size=(20, 4, 200)) * 0.05
+
+    def integrand_at(samples, alphas):
+        return [(sizes[samples] * (alphas[:, None, None] > where[samples])).sum(axis=2)]
+
+    exact = (sizes * (1.0 - where)).sum(axis=2)
+    changes = exact.sum(axis=1)
+    allowed = 1e-2 * np.abs(changes)
+
+    def run():
+        return integrate_auto(integrand_at, changes, np.zeros(20), allowed, max_steps=8192)
+
+    (attributions,), n_steps, estimates = run()
+    errors = np.abs(attributions - exact).sum(axis=1)
+    assert (errors <= estimates).all(), "an estimate below the true error"
+    assert (estimates <= allowed).all()
+
+    monkeypatch.setattr(auto_steps, "JUMP_SIGMAS", np.inf)  # every feature at its bound
+    _, bound_steps, _ = run()
+    assert n_steps.sum() < 0.6 * bound_steps.sum()
