@@ -11,15 +11,17 @@ from typing import Any
 
 import numpy as np
 
+from ig_plugin._engine.memory import BatchSize
 from ig_plugin._request.checks import check_seed
 from ig_plugin._request.inputs import Inputs
 from ig_plugin._request.targets import normalise_target
 from ig_plugin.metrics._checks import (
-    check_batch_size,
+    MAX_BATCH_ROWS,
     check_count,
     check_inputs,
     check_norm_ord,
     check_radius,
+    check_scoring_batch,
 )
 from ig_plugin.metrics._explaining import ExplainFn
 from ig_plugin.metrics._streams import entropy_of, random_stream, sample_chunks
@@ -34,7 +36,8 @@ def sensitivity_max(
     norm_ord: str | float = "fro",
     seed: int | None = None,
     *,
-    batch_size: int | None = None,
+    batch_size: int | str | None = None,
+    memory_budget: int | None = None,
 ) -> np.ndarray:
     """Max-sensitivity of an explanation method: how much its attributions move when the input
     moves a little.
@@ -74,9 +77,16 @@ def sensitivity_max(
         own), not on ``batch_size`` or ``explain_fn``.
     batch_size
         Most perturbed copies per ``explain_fn`` call (None: as many as 8 MiB of inputs hold, at
-        most 4,096): memory holds that many copies and their attributions, whatever N. The
-        explainer's own ``internal_batch_size`` (``"auto"`` with a ``memory_budget``, for one)
-        sizes its gradient batches within a call.
+        most 4,096): memory holds that many copies and their attributions, whatever N.
+        ``"auto"``: as many as ``memory_budget`` holds, at most 4,096, at what one copy costs
+        (its inputs and the noise drawn for them, and its attributions as ``explain_fn``
+        returns them and as the metric compares them), measured on the attributions of X's
+        first sample. The values do not depend on it. The explainer's own
+        ``internal_batch_size`` (``"auto"`` with a ``memory_budget`` of its own, for one) sizes
+        its gradient batches within a call.
+    memory_budget
+        With ``batch_size="auto"`` only: the budget in bytes; None: a quarter of the memory
+        available (1 GiB with a GPU).
 
     Returns
     -------
@@ -87,7 +97,8 @@ def sensitivity_max(
     ------
     TypeError, ValueError
         An argument is invalid (a negative radius, a count below 1, X or target that the
-        explainer refuses, ...), before any explaining.
+        explainer refuses, ...), before any explaining; or with ``batch_size="auto"``
+        ``memory_budget`` holds not one perturbed copy.
     """
     explain = ExplainFn(explain_fn)
     inputs = check_inputs(X, explain.signature)
@@ -96,8 +107,11 @@ def sensitivity_max(
     n_perturb = check_count("n_perturb_samples", n_perturb_samples)
     order = check_norm_ord(norm_ord)
     entropy = entropy_of(check_seed(seed))
-    rows_per_call = check_batch_size(batch_size, inputs)
+    rows_per_call, budget = check_scoring_batch(batch_size, memory_budget, inputs)
     explain.validate(X, target)
+    if rows_per_call is None:
+        first = None if normalised_target is None else normalised_target[:1]
+        rows_per_call = _copies_per_call(explain, _rows(inputs, np.arange(1)), first, budget)
 
     n_rows = inputs.n_rows
     largest = np.zeros(n_rows)
@@ -112,6 +126,27 @@ def sensitivity_max(
         ratios = _relative_changes(original, moved, n_perturb, order)
         largest[samples] = ratios.reshape(len(samples), n_perturb).max(axis=1)
     return largest
+
+
+def _copies_per_call(
+    explain: ExplainFn, first: Inputs, target: np.ndarray | None, budget: int | None
+) -> int:
+    """``batch_size="auto"``: the perturbed copies ``budget`` (or the default budget) holds, at
+    most :data:`MAX_BATCH_ROWS`, at what one copy costs: its inputs in X's dtypes and the
+    float64 noise drawn for them and added in float64, and its attributions as ``explain_fn``
+    returns them (float32 at least) and as float64 three times (taken, flattened and
+    compared); the attributions' size is that of X's ``first`` sample's."""
+    attributions = explain(first, target)
+    input_bytes = sum(x[0].size * (16 + x.dtype.itemsize) for x in first.arrays)
+    copy_bytes = input_bytes + sum(a[0].size * (4 + 3 * 8) for a in attributions)
+    available = BatchSize(None, budget).budget()
+    if available < copy_bytes:
+        raise ValueError(
+            f"`memory_budget` is {available:,} bytes, less than one perturbed copy costs (about "
+            f"{copy_bytes:,} bytes, with its attributions): give a larger memory_budget, or a "
+            "fixed batch_size."
+        )
+    return min(MAX_BATCH_ROWS, available // copy_bytes)
 
 
 def _rows(inputs: Inputs, samples: np.ndarray) -> Inputs:

@@ -2,7 +2,9 @@
 the memory one scored row costs (the explainers' estimate), and never change a score.
 
 A layer that records the rows of each call shows the budget is obeyed: a budget of seven rows'
-cost gives passes of seven rows, and the scores equal those of a fixed ``batch_size``."""
+cost gives passes of seven rows, and the scores equal those of a fixed ``batch_size``.
+``sensitivity_max`` explains perturbed copies instead: its "auto" sizes the copies per call of
+the explainer, and an explanation function that records its calls shows it."""
 
 import numpy as np
 import pytest
@@ -10,10 +12,11 @@ from compat import keras
 from concurrency import run_together
 from models import RowCounter, linear_multi_input_model, seeded_floats, set_seeded_weights
 
+from ig_plugin import IntegratedGradients
 from ig_plugin._request.forward_kwargs import ForwardKwargs
 from ig_plugin._request.inputs import normalise_inputs
 from ig_plugin._request.request import ModelCall
-from ig_plugin.metrics import deletion, infidelity, insertion, mu_fidelity
+from ig_plugin.metrics import deletion, infidelity, insertion, mu_fidelity, sensitivity_max
 from ig_plugin.metrics._scores import compiled_for
 
 N, D = 12, 6
@@ -127,3 +130,79 @@ def test_threads_with_auto_on_one_fresh_model_get_the_serial_results():
     for index in range(4):
         for name in METRICS:
             np.testing.assert_allclose(results[index][name], expected[name], rtol=1e-6, atol=1e-6)
+
+
+def recording_explain_fn(calls):
+    """A callable explanation, ``phi = w * x`` (IG of a linear model from 0), that records how
+    many rows each call explains."""
+    w = seeded_floats((D,), seed=135)
+
+    def explain_fn(rows, target):
+        calls.append(len(rows))
+        return rows * w
+
+    return explain_fn
+
+
+#: What one perturbed copy of a float32 row of X costs under sensitivity_max's "auto", as its
+#: docstring counts it: the row and its float64 noise (16 + 4 bytes a feature), and the
+#: attributions returned and held as float64 three times (4 + 24).
+COPY_BYTES = D * (16 + 4) + D * (4 + 3 * 8)
+
+
+def test_sensitivity_max_with_auto_equals_a_fixed_batch_size():
+    calls = []
+    explain_fn = recording_explain_fn(calls)
+    fixed = sensitivity_max(explain_fn, X, TARGET, n_perturb_samples=5, seed=0, batch_size=10)
+    assert max(calls) == 10
+    calls.clear()
+    auto = sensitivity_max(explain_fn, X, TARGET, n_perturb_samples=5, seed=0, batch_size="auto")
+    np.testing.assert_array_equal(auto, fixed)
+    # The first call measures the first sample's attributions; the default budget then holds
+    # every copy in one call.
+    assert calls == [1, N, N * 5]
+
+
+def test_sensitivity_max_with_a_small_budget_explains_the_copies_it_holds():
+    calls = []
+    explain_fn = recording_explain_fn(calls)
+    fixed = sensitivity_max(explain_fn, X, TARGET, n_perturb_samples=3, seed=0, batch_size=64)
+    calls.clear()
+    auto = sensitivity_max(
+        explain_fn,
+        X,
+        TARGET,
+        n_perturb_samples=3,
+        seed=0,
+        batch_size="auto",
+        memory_budget=7 * COPY_BYTES,
+    )
+    np.testing.assert_array_equal(auto, fixed)
+    copies = calls[2::2]  # after the measuring call: X's rows, then their copies, in turn
+    assert max(copies) == 6, "two samples of three copies each: the most within seven copies"
+    assert sum(copies) == 3 * N
+
+
+def test_sensitivity_max_with_a_budget_too_small_for_one_copy_names_memory_budget():
+    with pytest.raises(ValueError, match=r"`memory_budget`.*perturbed copy.*fixed batch_size"):
+        sensitivity_max(
+            recording_explain_fn([]), X, TARGET, batch_size="auto", memory_budget=COPY_BYTES - 1
+        )
+
+
+@pytest.mark.parametrize("batch_size", [None, 16])
+def test_sensitivity_max_memory_budget_needs_auto(batch_size):
+    calls = []
+    with pytest.raises(ValueError, match=r"`memory_budget`.*batch_size='auto'"):
+        sensitivity_max(
+            recording_explain_fn(calls), X, TARGET, batch_size=batch_size, memory_budget=1 << 20
+        )
+    assert calls == []
+
+
+def test_sensitivity_max_with_auto_on_an_explainer():
+    model = counted_model([])
+    explainer = IntegratedGradients(model, n_steps=8)
+    fixed = sensitivity_max(explainer, X, TARGET, n_perturb_samples=4, seed=1, batch_size=5)
+    auto = sensitivity_max(explainer, X, TARGET, n_perturb_samples=4, seed=1, batch_size="auto")
+    np.testing.assert_allclose(auto, fixed, rtol=1e-5, atol=1e-6)
