@@ -18,14 +18,19 @@ stretches the estimate is three times the error. Only jumps that cancel inside o
 integrand back to its value at both ends and the middle) go unseen, which the completeness gap
 then partly catches.
 
-A sample's error estimate is the larger of the sum of its leaves' estimates and its completeness
-gap ``|sum(attributions) - (F(x) - F(x'))|`` beyond the outputs' own rounding (a lower bound of
-the summed error that costs nothing). A sample stops as soon as that is at most ``tolerance *
+Summed over a sample's leaves, those bounds add up errors that mostly cancel: where many jumps
+fall between the nodes at random, each leaf's error lies anywhere within its bend, with either
+sign. So per feature the leaves' bends are summed as a random sum is (:class:`_JumpSums`: three
+standard deviations, at least the signed sum where the leaves err alike, at most the bound),
+and smooth leaves' estimates and the staircase floors are added as they are. A sample's error
+estimate is the larger of that and its completeness gap ``|sum(attributions) - (F(x) -
+F(x'))|`` beyond the outputs' own rounding (a lower bound of the summed error that costs
+nothing). A sample stops as soon as that is at most ``tolerance *
 max(|F(x) - F(x')|, 1e-12)``; otherwise its leaves with the largest estimates are halved (two
-new nodes each, the quarter points), just enough of them that the others' estimates add up to at
-most half of what is allowed. All samples' halvings of a round go to the model together, so the
-rounds, not the intervals, cost a compiled call: at most ``log2(max_steps)`` of them, since each
-round halves the widest leaf it touches.
+new nodes each, the quarter points), just enough of them that the others' estimates (scaled as
+the cancelling scales the sample's) add up to at most half of what is allowed. All samples'
+halvings of a round go to the model together, so the rounds, not the intervals, cost a compiled
+call: at most ``log2(max_steps)`` of them, since each round halves the widest leaf it touches.
 """
 
 from __future__ import annotations
@@ -253,20 +258,20 @@ def _halve(integrand_at: IntegrandAt, leaves: Leaves, errors: np.ndarray, many: 
     middles = 0.5 * (leaves.lows + leaves.highs)
     quarters = _quarter_points(leaves.lows, leaves.highs)
     new = integrand_at(np.concatenate([leaves.samples, leaves.samples]), quarters)
-    left_ends = [
-        np.stack([e[:, 0], q[:n], e[:, 1]], axis=1) for e, q in zip(leaves.ends, new, strict=True)
-    ]
-    right_ends = [
-        np.stack([e[:, 1], q[n:], e[:, 2]], axis=1) for e, q in zip(leaves.ends, new, strict=True)
-    ]
-    # Each leaf's halves next to each other.
+    # Each leaf's halves next to each other, written in place: (a, q1, m) then (m, q2, b).
     order = np.arange(2 * n).reshape(2, n).T.ravel()
+    ends = []
+    for e, q in zip(leaves.ends, new, strict=True):
+        halves_ends = np.empty((n, 2, 3, *e.shape[2:]))
+        halves_ends[:, 0, 0], halves_ends[:, 0, 1], halves_ends[:, 0, 2] = e[:, 0], q[:n], e[:, 1]
+        halves_ends[:, 1, 0], halves_ends[:, 1, 1], halves_ends[:, 1, 2] = e[:, 1], q[n:], e[:, 2]
+        ends.append(halves_ends.reshape(2 * n, 3, *e.shape[2:]))
     zeros = np.zeros((2 * n, *errors.shape[1:]))
     halves = Leaves(
         np.concatenate([leaves.samples, leaves.samples])[order],
         np.concatenate([leaves.lows, middles])[order],
         np.concatenate([middles, leaves.highs])[order],
-        [np.concatenate([a, b])[order] for a, b in zip(left_ends, right_ends, strict=True)],
+        ends,
         zeros,
         np.zeros(2 * n, dtype=bool),
         zeros,
@@ -424,13 +429,15 @@ class _JumpSums:
         rough = ~leaves.smooth
         if not rough.any():
             return
-        rough_leaves = leaves.take(rough)
-        order = np.argsort(rough_leaves.samples, kind="stable")
-        owners, starts = np.unique(rough_leaves.samples[order], return_index=True)
-        for sums, bends in zip(self._sums, rough_leaves.signed_bends(), strict=True):
-            ranked = bends[order]
-            for sum_, values in zip(sums, (np.abs(ranked), ranked, ranked**2), strict=True):
-                sum_[owners] += sign * np.add.reduceat(values, starts, axis=0)
+        # A product with each sample's row of signs: one pass of BLAS per sum, and no copy
+        # of the leaves sorted by sample (their samples are few: a group's).
+        owners, row = np.unique(leaves.samples, return_inverse=True)
+        signs = np.zeros((len(owners), len(rough)))
+        signs[row, np.arange(len(rough))] = np.where(rough, sign, 0.0)
+        for sums, bends in zip(self._sums, leaves.signed_bends(), strict=True):
+            flat = bends.reshape(len(rough), -1)
+            for sum_, values in zip(sums, (np.abs(flat), flat, np.square(flat)), strict=True):
+                sum_[owners] += (signs @ values).reshape(len(owners), *sum_.shape[1:])
 
     def remove(self, leaves: Leaves) -> None:
         """Count ``leaves`` out of their samples' sums (they were halved)."""

@@ -14,7 +14,6 @@ import alibi.saving
 import numpy as np
 import pytest
 from concurrency import run_together
-from image_models import images, small_cnn
 
 from ig_plugin import BlurIntegratedGradients, GuidedIntegratedGradients, NoiseTunnel
 
@@ -50,16 +49,6 @@ CASES = {
 @pytest.fixture(params=list(CASES))
 def case(request):
     return CASES[request.param]
-
-
-@pytest.fixture(scope="module")
-def cnn():
-    return small_cnn()
-
-
-@pytest.fixture(scope="module")
-def cnn_images():
-    return images(3)
 
 
 @pytest.mark.parametrize("how", ["own load", "alibi.saving"])

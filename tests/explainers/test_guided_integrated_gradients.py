@@ -11,20 +11,10 @@ from its left end, which is IG's left Riemann sum with the same steps.
 
 import numpy as np
 import pytest
-from image_models import images, pair_call_model, relative_l1, small_cnn
+from image_models import pair_call_model, relative_l1
 from models import multi_input_mlp, power_sum_model, seeded_floats
 
 from ig_plugin import GuidedIntegratedGradients, IntegratedGradients
-
-
-@pytest.fixture(scope="module")
-def cnn():
-    return small_cnn()
-
-
-@pytest.fixture(scope="module")
-def cnn_images():
-    return images(3)
 
 
 # PAIR 0.2.1 calls np.quantile with the `interpolation=` that NumPy 1.22 renamed.
