@@ -35,6 +35,7 @@ call: at most ``log2(max_steps)`` of them, since each round halves the widest le
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -419,9 +420,9 @@ class _JumpSums:
     """
 
     def __init__(self, first: Leaves, n_samples: int) -> None:
-        self._sums = [
-            np.zeros((3, n_samples, *b.shape[1:])) for b in first.take(slice(0, 0)).signed_bends()
-        ]
+        # Per attributed tensor, (sample, [|b|, b, b**2], feature), its K axis and features flat.
+        self._shapes = [b.shape[1:] for b in first.take(slice(0, 0)).signed_bends()]
+        self._sums = [np.zeros((n_samples, 3, math.prod(shape))) for shape in self._shapes]
         self.add(first)
 
     def add(self, leaves: Leaves, sign: float = 1.0) -> None:
@@ -429,15 +430,15 @@ class _JumpSums:
         rough = ~leaves.smooth
         if not rough.any():
             return
-        # A product with each sample's row of signs: one pass of BLAS per sum, and no copy
-        # of the leaves sorted by sample (their samples are few: a group's).
+        # A product with each sample's row of signs: one pass of BLAS for the three sums, and
+        # no copy of the leaves sorted by sample (their samples are few: a group's).
         owners, row = np.unique(leaves.samples, return_inverse=True)
         signs = np.zeros((len(owners), len(rough)))
         signs[row, np.arange(len(rough))] = np.where(rough, sign, 0.0)
         for sums, bends in zip(self._sums, leaves.signed_bends(), strict=True):
-            flat = bends.reshape(len(rough), -1)
-            for sum_, values in zip(sums, (np.abs(flat), flat, np.square(flat)), strict=True):
-                sum_[owners] += (signs @ values).reshape(len(owners), *sum_.shape[1:])
+            flat = bends.reshape(len(rough), 1, -1)
+            values = np.concatenate([np.abs(flat), flat, np.square(flat)], axis=1)
+            sums[owners] += (signs @ values.reshape(len(rough), -1)).reshape(len(owners), 3, -1)
 
     def remove(self, leaves: Leaves) -> None:
         """Count ``leaves`` out of their samples' sums (they were halved)."""
@@ -455,10 +456,12 @@ class _JumpSums:
         ``sum(|b|)``, the bound that holds whatever the jumps do.
         """
         parts = []
-        for bound, signed, squares in self._sums:
-            spread = JUMP_SIGMAS * np.sqrt(np.maximum(squares[samples], 0.0) / 3.0)
-            cancelled = np.maximum(np.abs(signed[samples]), spread)
-            parts.append(np.minimum(np.maximum(bound[samples], 0.0), cancelled))
+        for sums, shape in zip(self._sums, self._shapes, strict=True):
+            bound, signed, squares = np.moveaxis(sums[samples], 1, 0)
+            spread = JUMP_SIGMAS * np.sqrt(np.maximum(squares, 0.0) / 3.0)
+            cancelled = np.maximum(np.abs(signed), spread)
+            estimate = np.minimum(np.maximum(bound, 0.0), cancelled)
+            parts.append(estimate.reshape(len(samples), *shape))
         return attribution_sums(parts, many)
 
 
