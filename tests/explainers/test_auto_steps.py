@@ -390,3 +390,22 @@ def test_many_jumps_at_random_cancel_in_the_estimate(monkeypatch):
     monkeypatch.setattr(auto_steps, "JUMP_SIGMAS", np.inf)  # every feature at its bound
     _, bound_steps, _ = run()
     assert n_steps.sum() < 0.6 * bound_steps.sum()
+
+
+def test_the_jump_sums_are_the_same_by_product_and_by_segment(monkeypatch):
+    """A group's samples' jump sums come from a product with a matrix of signs when they are
+    few and from a segment sum when they are many (the matrix would grow as their square):
+    both give the same refinement."""
+    integrand_at, exact = steps(40, 3, seed=86)
+    changes = exact.sum(axis=1)
+
+    def run(dense_owners):
+        monkeypatch.setattr(auto_steps, "DENSE_OWNERS", dense_owners)
+        allowed = 1e-3 * np.abs(changes)
+        return integrate_auto(integrand_at, changes, np.zeros(40), allowed, max_steps=2048)
+
+    (by_product,), product_steps, product_estimates = run(10**6)
+    (by_segment,), segment_steps, segment_estimates = run(0)
+    np.testing.assert_array_equal(product_steps, segment_steps)
+    np.testing.assert_allclose(by_product, by_segment, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(product_estimates, segment_estimates, rtol=1e-9, atol=1e-15)
