@@ -2,7 +2,8 @@
 
     ig-plugin explain MODEL DATA --output OUT [--explainer FOLDER]
                       [--target INT | --target-file T.npy] [--n-steps N] [--method M]
-                      [--internal-batch-size P] [--batch-size B]
+                      [--internal-batch-size P | auto] [--memory-budget BYTES]
+                      [--batch-size B]
                       [--ray] [--ray-address ADDR] [--actors K] [--cpus-per-actor C]
                       [--no-progress]
 
@@ -66,6 +67,11 @@ def _int_at_least(least: int) -> Callable[[str], int]:
 _positive_int, _non_negative_int = _int_at_least(1), _int_at_least(0)
 
 
+def _points_or_auto(text: str) -> int | str:
+    """``--internal-batch-size``: a positive int, or "auto"."""
+    return "auto" if text == "auto" else _positive_int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROGRAM, description="Integrated Gradients for Keras models.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -98,9 +104,15 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--method", choices=sorted(MIN_STEPS), help="default gausslegendre")
     explain.add_argument(
         "--internal-batch-size",
-        type=_positive_int,
+        type=_points_or_auto,
         metavar="P",
-        help="most path points per gradient batch (default 100)",
+        help="most path points per gradient batch (default 100), or auto: from --memory-budget",
+    )
+    explain.add_argument(
+        "--memory-budget",
+        type=_positive_int,
+        metavar="BYTES",
+        help="with --internal-batch-size auto (default: a quarter of the memory available)",
     )
     explain.add_argument(
         "--batch-size", type=_positive_int, default=256, metavar="B", help="rows per batch (256)"
@@ -200,7 +212,9 @@ def _explain_on_ray(
 def explain(args: argparse.Namespace) -> None:
     """Run ``ig-plugin explain``; user errors are raised as :data:`USER_ERRORS`."""
     _check_ray_options(args)
-    settings = ExplainerSettings(args.n_steps, args.method, args.internal_batch_size)
+    settings = ExplainerSettings(
+        args.n_steps, args.method, args.internal_batch_size, args.memory_budget
+    )
     settings.check_for(args.explainer, lambda name: "--" + name.replace("_", "-"))
     if args.ray:
         from ig_plugin._batch.on_ray import check_address, import_ray

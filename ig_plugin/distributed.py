@@ -114,7 +114,8 @@ def explain_dataset(
     gpus_per_actor: float = 0,
     n_steps: int | None = None,
     method: str | None = None,
-    internal_batch_size: int | None = None,
+    internal_batch_size: int | str | None = None,
+    memory_budget: int | None = None,
     _worker: type[BatchExplainer] = BatchExplainer,  # private: tests give one that fails
 ) -> ray.data.Dataset:
     """Explain every row of a Ray dataset with Integrated Gradients, on a pool of Ray actors.
@@ -132,7 +133,8 @@ def explain_dataset(
         or a file shipped with the job's ``runtime_env``).
     explainer_uri
         A folder written by :meth:`ig_plugin.IntegratedGradients.save`, readable by every worker;
-        None for a new explainer (see ``n_steps``, ``method``, ``internal_batch_size``).
+        None for a new explainer (see ``n_steps``, ``method``, ``internal_batch_size``,
+        ``memory_budget``).
     feature_column
         The column holding each row's model input (a tensor column), or a list of scalar
         columns stacked in that order into one feature vector per row.
@@ -157,9 +159,11 @@ def explain_dataset(
     gpus_per_actor
         GPUs Ray reserves for each actor: 1 gives each actor its own GPU (then ``actors`` is at
         most the number of GPUs in the cluster).
-    n_steps, method, internal_batch_size
-        Arguments of a new :class:`~ig_plugin.IntegratedGradients` (its defaults if None); not
-        allowed with ``explainer_uri``, which brings its own.
+    n_steps, method, internal_batch_size, memory_budget
+        Arguments of a new :class:`~ig_plugin.IntegratedGradients` (its defaults if None; an
+        ``internal_batch_size`` of ``"auto"`` chooses each actor's gradient batches from
+        ``memory_budget``, or from a quarter of the memory its process sees); not allowed with
+        ``explainer_uri``, which brings its own.
 
     Returns
     -------
@@ -197,7 +201,7 @@ def explain_dataset(
     check_scalar("batch_size", batch_size, least=1)
     check_scalar("cpus_per_actor", cpus_per_actor, float, least=1)
     check_scalar("gpus_per_actor", gpus_per_actor, float, least=0)
-    settings = ExplainerSettings(n_steps, method, internal_batch_size)
+    settings = ExplainerSettings(n_steps, method, internal_batch_size, memory_budget)
     settings.check_for(explainer_uri, lambda name: f"`{name}`")
     columns = _columns(feature_column, target_column, id_column)
     _check_schema(dataset, columns)

@@ -59,7 +59,8 @@ class ExplainerSettings:
 
     n_steps: int | None = None
     method: str | None = None
-    internal_batch_size: int | None = None
+    internal_batch_size: int | str | None = None
+    memory_budget: int | None = None
 
     def given(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name)}
@@ -88,6 +89,14 @@ class ExplainerSettings:
             checks.check_n_steps(self.n_steps, method, MIN_STEPS)
         if self.internal_batch_size is not None:
             checks.check_internal_batch_size(self.internal_batch_size)
+        if self.memory_budget is not None and self.internal_batch_size != checks.AUTO:
+            raise ValueError(
+                f"{spelling('memory_budget')} applies with {spelling('internal_batch_size')} "
+                f"'auto' only (a fixed batch size sets the memory itself). Received: "
+                f"{spelling('memory_budget')} {self.memory_budget!r} with "
+                f"{spelling('internal_batch_size')} {self.internal_batch_size!r}."
+            )
+        checks.check_memory_budget(checks.AUTO, self.memory_budget)
 
 
 class BatchExplainer:

@@ -39,7 +39,7 @@ EXTRA_KEYS = {
 }
 
 #: Constructor arguments that ``init_parameters`` may give (``target_fn`` needs a saved folder).
-INIT_PARAMETERS = ("layer", "method", "n_steps", "internal_batch_size")
+INIT_PARAMETERS = ("layer", "method", "n_steps", "internal_batch_size", "memory_budget")
 
 DEFAULT_EXPLAIN_THREADS = 4
 

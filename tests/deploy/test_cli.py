@@ -38,7 +38,7 @@ from ig_plugin import (
 )
 from ig_plugin._batch.rows import Collector
 from ig_plugin._batch.signals import Terminated, sigterm_raises
-from ig_plugin._batch.worker import BatchExplainer
+from ig_plugin._batch.worker import BatchExplainer, ExplainerSettings
 from ig_plugin.cli import main
 
 
@@ -79,6 +79,19 @@ def test_one_target_for_every_row(case, tmp_path):
     with np.load(output) as written:
         assert (written["target"] == 2).all()
     assert_matches(output, {**expected, "target": None}, other_files=["target"])
+
+
+def test_internal_batch_size_auto_with_a_memory_budget(case, tmp_path):
+    """The gradient batches chosen from a budget: the same attributions as a fixed size, and the
+    explainer's meta records the budget."""
+    output = tmp_path / "out.npz"
+    argv = ["explain", str(case.model_path), str(case.data_path), "-o", str(output)]
+    budget = ["--internal-batch-size", "auto", "--memory-budget", str(1 << 24)]
+    assert main([*argv, *budget, "--no-progress"]) == 0
+    assert_matches(output, case.reference())
+    settings = ExplainerSettings(internal_batch_size="auto", memory_budget=1 << 24)
+    worker = BatchExplainer(case.model_path, None, settings)
+    assert worker.explainer.meta["params"]["memory_budget"] == 1 << 24
 
 
 def test_regression_output_has_no_target(tmp_path):
@@ -166,6 +179,16 @@ def _bad_files(case, folder):
         ),
         "Ray option without --ray": (["--actors", "2"], case.data_path, "--ray"),
         "bad --method": (["--method", "simpson"], case.data_path, "simpson"),
+        "--memory-budget without auto": (
+            ["--internal-batch-size", "64", "--memory-budget", "1000000"],
+            case.data_path,
+            "--memory-budget applies with --internal-batch-size 'auto' only",
+        ),
+        "bad --internal-batch-size": (
+            ["--internal-batch-size", "big"],
+            case.data_path,
+            "expected an int, received 'big'",
+        ),
     }
 
 
@@ -178,6 +201,8 @@ BAD_INPUTS = [
     "settings with a saved explainer",
     "Ray option without --ray",
     "bad --method",
+    "--memory-budget without auto",
+    "bad --internal-batch-size",
 ]
 
 

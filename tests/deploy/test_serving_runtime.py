@@ -249,6 +249,22 @@ def test_init_parameters_take_a_layer_by_name(tmp_path):
     np.testing.assert_allclose(served["attributions"], reference.attributions[0], atol=TOLERANCE)
 
 
+def test_init_parameters_take_auto_batches_and_a_memory_budget(classifier_files):
+    root, _ = classifier_files
+    init = {"n_steps": 12, "internal_batch_size": "auto", "memory_budget": 1 << 24}
+    runtime = loaded(
+        write_settings(
+            root / "auto",
+            extra={"model_uri": "../classifier.keras", "init_parameters": init, "warmup": False},
+        )
+    )
+    explainer = runtime._served.explainer
+    assert explainer.meta["params"]["memory_budget"] == 1 << 24
+    served = predict(runtime, tensor("x", X), target=1)
+    fixed = IntegratedGradients(explainer.model, n_steps=12).explain(X, target=1)
+    np.testing.assert_allclose(served["attributions"], fixed.attributions[0], atol=TOLERANCE)
+
+
 # --- the target rule -----------------------------------------------------------------------
 
 
