@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> None:
             id_column=ROW_ID,
             actors=actors,
             batch_size=BATCH_SIZE,
-            cpus_per_actor=2 // actors,
+            cpus_per_actor=max(1, 2 // actors),
             internal_batch_size=INTERNAL_BATCH_SIZE,
         )
         done = sum(len(b[ROW_ID]) for b in explained.iter_batches(batch_size=None))

@@ -421,7 +421,7 @@ class _JumpSums:
 
     def __init__(self, first: Leaves, n_samples: int) -> None:
         # Per attributed tensor, (sample, [|b|, b, b**2], feature), its K axis and features flat.
-        self._shapes = [b.shape[1:] for b in first.take(slice(0, 0)).signed_bends()]
+        self._shapes = [e.shape[2:] for e in first.ends]
         self._sums = [np.zeros((n_samples, 3, math.prod(shape))) for shape in self._shapes]
         self.add(first)
 
@@ -482,10 +482,8 @@ def _sums_by_owner(
         signs[row, np.arange(len(row))] = weights
         product = signs @ values.reshape(len(row), -1)
         return product.reshape(n_owners, *values.shape[1:])
-    order = np.argsort(row, kind="stable")
-    starts = np.searchsorted(row[order], np.arange(n_owners))
-    weighted = values[order] * weights[order].reshape(-1, *([1] * (values.ndim - 1)))
-    return np.add.reduceat(weighted, starts, axis=0)
+    weighted = values * weights.reshape(-1, *([1] * (values.ndim - 1)))
+    return _segment_sums(weighted, row, n_owners)
 
 
 class _Pool:
@@ -564,10 +562,17 @@ def _group_sums(values: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndar
 
 def _collect(results: list[np.ndarray], leaves: Leaves, samples: np.ndarray) -> None:
     """Write the attributions of finished ``samples`` (sorted): the sums of their leaves."""
-    order = np.argsort(leaves.samples, kind="stable")
-    starts = np.searchsorted(leaves.samples[order], samples)
+    row = np.searchsorted(samples, leaves.samples)
     for result, integrals in zip(results, leaves.integrals, strict=True):
-        result[samples] = np.add.reduceat(integrals[order], starts, axis=0)
+        result[samples] = _segment_sums(integrals, row, len(samples))
+
+
+def _segment_sums(values: np.ndarray, row: np.ndarray, n_groups: int) -> np.ndarray:
+    """``values`` summed over the rows of each group ``r < n_groups`` (every group has one at
+    least), in their order: a stable sort by group, then a segment sum."""
+    order = np.argsort(row, kind="stable")
+    starts = np.searchsorted(row[order], np.arange(n_groups))
+    return np.add.reduceat(values[order], starts, axis=0)
 
 
 def _plan_splits(

@@ -74,20 +74,18 @@ def check_model(model: Any) -> ModelSignature:
     return signature_of(model)
 
 
-def check_batch_size(batch_size: Any, inputs: Inputs) -> int:
-    """``batch_size``, or for None as many rows of X as 8 MiB hold (``SPAN_BYTES``, the
-    explainers' span), at most :data:`MAX_BATCH_ROWS`."""
-    if batch_size is None:
-        row_bytes = sum(x[:1].nbytes for x in inputs.arrays)
-        return min(MAX_BATCH_ROWS, span_length(row_bytes))
-    return int(check_scalar("batch_size", batch_size, least=1, expected="None or an int"))
+def default_batch_rows(inputs: Inputs) -> int:
+    """``batch_size=None``: as many rows of X as 8 MiB hold (``SPAN_BYTES``, the explainers'
+    span), at most :data:`MAX_BATCH_ROWS`."""
+    row_bytes = sum(x[:1].nbytes for x in inputs.arrays)
+    return min(MAX_BATCH_ROWS, span_length(row_bytes))
 
 
 def check_scoring_batch(
     batch_size: Any, memory_budget: Any, inputs: Inputs
 ) -> tuple[int | None, int | None]:
-    """``batch_size`` as :func:`check_batch_size` takes it, or ``"auto"`` (returned as None),
-    and ``memory_budget``, which only ``"auto"`` takes."""
+    """``batch_size``: an int of at least 1, None (:func:`default_batch_rows`) or ``"auto"``
+    (returned as None), and ``memory_budget``, which only ``"auto"`` takes."""
     if isinstance(batch_size, str) and batch_size == AUTO:
         return None, check_memory_budget(AUTO, memory_budget)
     if memory_budget is not None:
@@ -97,7 +95,7 @@ def check_scoring_batch(
             f"batch_size={batch_size!r}"
         )
     if batch_size is None:
-        return check_batch_size(None, inputs), None
+        return default_batch_rows(inputs), None
     expected = "None, an int or 'auto'"
     return int(check_scalar("batch_size", batch_size, least=1, expected=expected)), None
 
