@@ -142,10 +142,16 @@ class Leaves(NamedTuple):
             for value in self
         )
 
-    def kept(self, many: bool, bends: np.ndarray | None = None) -> Leaves:
+    def kept(
+        self,
+        many: bool,
+        bends: np.ndarray | None = None,
+        simpsons: list[np.ndarray] | None = None,
+    ) -> Leaves:
         """The same leaves with their :attr:`estimates`, :attr:`integrals` and :attr:`totals`
-        computed (``bends``: their :meth:`bends`, if already known)."""
-        integrals = self.values()
+        computed (``bends`` and ``simpsons``: their :meth:`bends` and :meth:`simpsons`, if
+        already known)."""
+        integrals = self.values(simpsons)
         bends = self.bends(many) if bends is None else bends
         estimates = self.errors(many, bends)
         smooth = self.smooth.reshape(-1, *([1] * (bends.ndim - 1)))
@@ -156,18 +162,16 @@ class Leaves(NamedTuple):
             integrals=integrals,
         )
 
-    def values(self) -> list[np.ndarray]:
-        """Each leaf's integral: Simpson's rule where it is smooth, else the trapezoid rule on
-        its halves (whose error the bend bounds at a jump)."""
+    def values(self, simpsons: list[np.ndarray] | None = None) -> list[np.ndarray]:
+        """Each leaf's integral: Simpson's rule (``simpsons``, if already known) where it is
+        smooth, else the trapezoid rule on its halves (whose error the bend bounds at a
+        jump)."""
         quarter = self._quarter_widths()
         smooth = self.smooth.reshape(quarter.shape)
+        simpsons = self.simpsons() if simpsons is None else simpsons
         return [
-            np.where(
-                smooth,
-                (2.0 / 3.0) * quarter * (e[:, 0] + 4.0 * e[:, 1] + e[:, 2]),
-                quarter * (e[:, 0] + 2.0 * e[:, 1] + e[:, 2]),
-            )
-            for e in self.ends
+            np.where(smooth, s, quarter * (e[:, 0] + 2.0 * e[:, 1] + e[:, 2]))
+            for s, e in zip(simpsons, self.ends, strict=True)
         ]
 
     def signed_bends(self) -> list[np.ndarray]:
@@ -176,9 +180,11 @@ class Leaves(NamedTuple):
         quarter = self._quarter_widths()
         return [quarter * (2.0 * e[:, 1] - e[:, 0] - e[:, 2]) for e in self.ends]
 
-    def bends(self, many: bool) -> np.ndarray:
-        """``|T2 - T1|`` summed over the features, ``(n,)`` or ``(n, K)``."""
-        return attribution_sums([np.abs(b) for b in self.signed_bends()], many)
+    def bends(self, many: bool, signed: list[np.ndarray] | None = None) -> np.ndarray:
+        """``|T2 - T1|`` summed over the features, ``(n,)`` or ``(n, K)`` (``signed``: the
+        :meth:`signed_bends`, if already known)."""
+        signed = self.signed_bends() if signed is None else signed
+        return attribution_sums([np.abs(b) for b in signed], many)
 
     def simpsons(self) -> list[np.ndarray]:
         """Simpson's rule on each leaf, per attributed tensor."""
@@ -217,13 +223,23 @@ def _quarter_points(lows: np.ndarray, highs: np.ndarray) -> np.ndarray:
     return np.concatenate([0.5 * (lows + middles), 0.5 * (middles + highs)])
 
 
+class Halving(NamedTuple):
+    """Leaves halved: the new leaves, and the signed bends (:meth:`Leaves.signed_bends`) of the
+    leaves halved and of the new ones, which :class:`_JumpSums` counts out and in (computed once,
+    where the halving needs them)."""
+
+    leaves: Leaves
+    parents_signed: list[np.ndarray]
+    signed: list[np.ndarray]
+
+
 def _split(
     integrand_at: IntegrandAt,
     leaves: Leaves,
     errors: np.ndarray,
     twice: np.ndarray,
     many: bool,
-) -> Leaves:
+) -> Halving:
     """Each leaf halved, and halved again where ``twice`` (its quarters: six new nodes instead of
     two, and a round less), with every new node from one pass; ``errors`` are the leaves'
     error estimates."""
@@ -243,16 +259,22 @@ def _split(
     if not twice.any():
         return halves
     again = np.repeat(twice, 2)
-    deep = halves.take(again)
+    deep = halves.leaves.take(again)
     # _halve orders halves by leaf; the second nodes were laid out by half (all left, all right).
     by_leaf = np.arange(len(lows)).reshape(2, -1).T.ravel()
     order = np.concatenate([by_leaf, by_leaf + len(lows)])
     second_values = [v[n:][order] for v in values]
     quarters = _halve(known(second_values), deep, deep.estimates, many)
-    return _union(halves.take(~again), quarters)
+    # The quarters' parents (the deep halves) were never counted in: only the halves kept are.
+    kept = ~again
+    return Halving(
+        _union(halves.leaves.take(kept), quarters.leaves),
+        halves.parents_signed,
+        [np.concatenate([h[kept], q]) for h, q in zip(halves.signed, quarters.signed, strict=True)],
+    )
 
 
-def _halve(integrand_at: IntegrandAt, leaves: Leaves, errors: np.ndarray, many: bool) -> Leaves:
+def _halve(integrand_at: IntegrandAt, leaves: Leaves, errors: np.ndarray, many: bool) -> Halving:
     """Each leaf's two halves, with the integrand at its quarter points (one pass); ``errors``
     are the leaves' error estimates, which set the halves' floors."""
     n = len(leaves.samples)
@@ -281,24 +303,29 @@ def _halve(integrand_at: IntegrandAt, leaves: Leaves, errors: np.ndarray, many: 
         zeros,
         [],
     )
-    bends = halves.bends(many)
+    # Each rule on each set of leaves once: the bends and Simpson's rule serve the halves'
+    # estimates, their integrals and the jump sums.
+    signed, parents_signed = halves.signed_bends(), leaves.signed_bends()
+    bends = halves.bends(many, signed)
     both = bends.reshape(n, 2, *bends.shape[1:]).sum(axis=1)
     shortfall = np.maximum(errors / SMOOTH_DECAY - both, 0.0)
     # Smooth: the halves bend a quarter as much as the parent did (an eighth to three eighths).
-    parent_bends = leaves.bends(many)
+    parent_bends = leaves.bends(many, parents_signed)
     ratio = both / np.where(parent_bends > 0, parent_bends, np.inf)
     smooth = (ratio >= SMOOTH_RATIOS[0]) & (ratio <= SMOOTH_RATIOS[1])
     if many:
         smooth = smooth.all(axis=1)
     simpson_parent = leaves.simpsons()
-    simpson_halves = [h.reshape(n, 2, *h.shape[1:]).sum(axis=1) for h in halves.simpsons()]
+    simpsons = halves.simpsons()
+    simpson_halves = [h.reshape(n, 2, *h.shape[1:]).sum(axis=1) for h in simpsons]
     steps = [np.abs(p - h) for p, h in zip(simpson_parent, simpson_halves, strict=True)]
     refinement = 0.5 * attribution_sums(steps, many)
-    return halves._replace(
+    made = halves._replace(
         floors=np.repeat(0.5 * shortfall, 2, axis=0),
         smooth=np.repeat(smooth, 2),
         smooth_errors=np.repeat(refinement, 2, axis=0),
-    ).kept(many, bends)
+    ).kept(many, bends, simpsons)
+    return Halving(made, parents_signed, signed)
 
 
 def _first_leaves(integrand_at: IntegrandAt, changes_shape: tuple[int, ...]) -> Leaves:
@@ -403,10 +430,10 @@ def integrate_auto(
             break
         np.add.at(n_steps, samples[chosen], np.where(twice[chosen], 6, 2))
         split = held.take(rows[chosen])
-        halves = _split(integrand_at, split, split.estimates, twice[chosen], many)
-        jumps.remove(split)
-        jumps.add(halves)
-        pool.add(halves)
+        halving = _split(integrand_at, split, split.estimates, twice[chosen], many)
+        jumps.add(split, halving.parents_signed, sign=-1.0)
+        jumps.add(halving.leaves, halving.signed)
+        pool.add(halving.leaves)
     return results, n_steps, estimates
 
 
@@ -425,21 +452,21 @@ class _JumpSums:
         self._sums = [np.zeros((n_samples, 3, math.prod(shape))) for shape in self._shapes]
         self.add(first)
 
-    def add(self, leaves: Leaves, sign: float = 1.0) -> None:
-        """Count ``leaves`` in (or, with ``sign=-1``, out of) their samples' sums."""
+    def add(
+        self, leaves: Leaves, signed: list[np.ndarray] | None = None, sign: float = 1.0
+    ) -> None:
+        """Count ``leaves`` in (or, with ``sign=-1``, out of: they were halved) their samples'
+        sums; ``signed`` are their :meth:`Leaves.signed_bends`, if already known."""
         rough = ~leaves.smooth
         if not rough.any():
             return
         owners, row = np.unique(leaves.samples, return_inverse=True)
         weights = np.where(rough, sign, 0.0)
-        for sums, bends in zip(self._sums, leaves.signed_bends(), strict=True):
+        signed = leaves.signed_bends() if signed is None else signed
+        for sums, bends in zip(self._sums, signed, strict=True):
             flat = bends.reshape(len(rough), 1, -1)
             values = np.concatenate([np.abs(flat), flat, np.square(flat)], axis=1)
             sums[owners] += _sums_by_owner(values, row, len(owners), weights)
-
-    def remove(self, leaves: Leaves) -> None:
-        """Count ``leaves`` out of their samples' sums (they were halved)."""
-        self.add(leaves, -1.0)
 
     def estimates(self, samples: np.ndarray, many: bool) -> np.ndarray:
         """The jumps' part of the error estimates of ``samples``, ``(n,)`` or ``(n, K)``.
