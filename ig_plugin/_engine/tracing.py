@@ -22,10 +22,11 @@ def _relaxed_spec(value: Any) -> Any:
 def _signature(value: Any) -> Any:
     """What decides which trace serves ``value``, as a key: its structure (the containers
     ``tf.nest`` walks: tuples, lists, named tuples, dicts), its tensors' dtypes and shapes
-    after the batch axis, and its other values' reprs.
+    after the batch axis, and its other values' types and reprs (numpy 1's repr of
+    ``np.float32(0.1)`` is that of the float ``0.1``).
 
-    The same as the repr of its relaxed specs, without building them: that cost about 0.2 ms
-    per call, as much as a small model's gradients.
+    The repr of the relaxed specs said as much, but building them cost about 0.2 ms per call, as
+    much as a small model's gradients.
     """
     if isinstance(value, (np.ndarray, tf.Tensor)):
         return tuple(value.shape[1:]), value.dtype.name, len(value.shape)
@@ -33,7 +34,7 @@ def _signature(value: Any) -> Any:
         return dict, tuple((key, _signature(item)) for key, item in sorted(value.items()))
     if isinstance(value, (tuple, list)):
         return type(value), tuple(_signature(item) for item in value)
-    return repr(value)
+    return type(value), repr(value)
 
 
 class _Trace(NamedTuple):
@@ -44,9 +45,10 @@ class _Trace(NamedTuple):
     flat: bool
 
 
-#: Values a trace takes as constants whose repr says all of them: a signature (see
-#: :func:`_signature`) holding only these pins down the trace's constants.
-_PLAIN = (type(None), bool, int, float, str, enum.Enum, np.generic, tf.dtypes.DType)
+#: Values a trace takes as constants whose type and repr say all of them: a signature (see
+#: :func:`_signature`) holding only these pins down the trace's constants. (A numpy scalar is
+#: none: ``tf.function`` takes it as a tensor.)
+_PLAIN = (type(None), bool, int, float, str, enum.Enum, tf.dtypes.DType)
 
 
 def _plain(value: Any) -> bool:
