@@ -409,3 +409,75 @@ def test_the_jump_sums_are_the_same_by_product_and_by_segment(monkeypatch):
     np.testing.assert_array_equal(product_steps, segment_steps)
     np.testing.assert_allclose(by_product, by_segment, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(product_estimates, segment_estimates, rtol=1e-9, atol=1e-15)
+
+
+def smooth_integrand(n_samples, shapes, seed):
+    """Per attributed tensor of ``shapes`` (after the sample), ``sin(c * alpha + d)``: smooth,
+    with its own curve per feature."""
+    rng = np.random.default_rng(seed)
+    curves = [
+        (rng.normal(size=(n_samples, *s)) * 3.0, rng.normal(size=(n_samples, *s))) for s in shapes
+    ]
+
+    def integrand_at(samples, alphas):
+        return [
+            np.sin(c[samples] * alphas.reshape(-1, *([1] * (c.ndim - 1))) + d[samples])
+            for c, d in curves
+        ]
+
+    return integrand_at
+
+
+@pytest.mark.parametrize("many", [False, True])
+def test_the_rules_taken_from_the_bends_are_simpsons_and_the_trapezoids(many):
+    """A halving takes Simpson's refinement, the integrals and their totals from the signed
+    bends and the nodes' sums, not from each rule: they equal the rules written out."""
+    shapes = [(3, 2, 5), (3, 4)] if many else [(2, 5), (4,)]  # K = 3 with many
+    integrand_at = smooth_integrand(6, shapes, seed=87)
+    first = auto_steps._first_leaves(integrand_at, (6, 3) if many else (6,))
+    halves = auto_steps._halve(integrand_at, first, first.estimates, many)
+
+    def simpson(lows, highs):
+        # The path's first node is just after its start (auto_steps.PATH_START).
+        nodes = (np.maximum(lows, auto_steps.PATH_START), 0.5 * (lows + highs), highs)
+        values = zip(*(integrand_at(first.samples, a) for a in nodes), strict=True)
+        return [
+            (highs - lows).reshape(-1, *([1] * (a.ndim - 1))) / 6.0 * (a + 4.0 * m + b)
+            for a, m, b in values
+        ]
+
+    middles = 0.5 * (first.lows + first.highs)
+    parents = simpson(first.lows, first.highs)
+    lefts, rights = simpson(first.lows, middles), simpson(middles, first.highs)
+    steps = [np.abs(p - a - b) for p, a, b in zip(parents, lefts, rights, strict=True)]
+    expected = 0.5 * auto_steps.attribution_sums(steps, many)
+    np.testing.assert_allclose(halves.smooth_errors[0::2], expected, rtol=1e-9)
+    np.testing.assert_allclose(halves.smooth_errors[1::2], expected, rtol=1e-9)
+
+    for smooth in (False, True):
+        leaves = halves._replace(smooth=np.full(len(halves.samples), smooth))
+        widths = leaves.highs - leaves.lows
+        for got, e in zip(leaves.integrals(), leaves.ends, strict=True):
+            w = widths.reshape(-1, *([1] * (got.ndim - 1)))
+            a, m, b = e[:, 0], e[:, 1], e[:, 2]
+            rule = w / 6.0 * (a + 4.0 * m + b) if smooth else w / 4.0 * (a + 2.0 * m + b)
+            np.testing.assert_allclose(got, rule, rtol=1e-12, atol=1e-15)
+        totals = leaves.kept(many, leaves.bends(many)).totals
+        np.testing.assert_allclose(
+            totals, auto_steps.attribution_sums(leaves.integrals(), many), rtol=1e-12
+        )
+
+
+@pytest.mark.parametrize("dense_owners", [0, 10**6])
+def test_sums_by_owner_in_any_order(monkeypatch, dense_owners):
+    """Rows in order (halved leaves) skip the sort; rows out of order are sorted; a product
+    with few owners: all give ``np.add.at``'s sums."""
+    monkeypatch.setattr(auto_steps, "DENSE_OWNERS", dense_owners)
+    rng = np.random.default_rng(88)
+    values = rng.normal(size=(50, 7))
+    for row in (np.sort(rng.integers(0, 9, 50)), rng.integers(0, 9, 50)):
+        row[:9] = np.arange(9)  # every owner has a row
+        expected = np.zeros((9, 7))
+        np.add.at(expected, row, values)
+        (got,) = auto_steps._sums_by_owner((values,), row, 9)
+        np.testing.assert_allclose(got, expected)
