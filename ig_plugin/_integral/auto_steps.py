@@ -52,11 +52,22 @@ from ig_plugin._integral.completeness import attribution_sums
 #: integral by about 1e-6 of the integrand.
 PATH_START = 2.0**-20
 
-#: Pieces of each path in the first round.
-FIRST_PIECES = 1
+#: Halvings of the whole path that the first round makes at once: its 9 nodes (8 equal pieces'
+#: ends) give the whole path's leaf quartered, with the floors, smooth flags and estimates that
+#: two rounds of halving would give it. On the ReLU networks of the benchmark every sample was
+#: quartered in the second round, so the rounds take the same nodes, one call fewer; a straight
+#: integrand (a linear model) pays 9 gradients where 3 would have shown it straight.
+FIRST_DEPTH = 2
 
-#: Gradients per sample in the first round: the pieces' ends and middles.
-FIRST_ROUND_STEPS = 2 * FIRST_PIECES + 1
+
+def first_round_steps(max_steps: int) -> int:
+    """Gradients per sample in the first round: ``2 ** (FIRST_DEPTH + 1) + 1``, or 5 or 3 where
+    ``max_steps`` is lower."""
+    depth = FIRST_DEPTH
+    while depth and 2 ** (depth + 1) + 1 > max_steps:
+        depth -= 1
+    return 2 ** (depth + 1) + 1
+
 
 #: How much smaller than their parent's the two halves' error estimates may be together: where
 #: the integrand is smooth, halving divides the trapezoid's error by 4; at a jump, by 2. Where
@@ -344,34 +355,38 @@ def _halve(integrand_at: IntegrandAt, leaves: Leaves, errors: np.ndarray, many: 
     ).kept(many, bends)
 
 
-def _first_leaves(integrand_at: IntegrandAt, changes_shape: tuple[int, ...]) -> Leaves:
-    """Each sample's path as :data:`FIRST_PIECES` equal leaves: the integrand at their ends and
-    middles."""
-    n_samples, pieces = changes_shape[0], FIRST_PIECES
-    nodes = np.linspace(0.0, 1.0, 2 * pieces + 1)
-    nodes[0] = PATH_START
-    values = integrand_at(np.repeat(np.arange(n_samples), len(nodes)), np.tile(nodes, n_samples))
-    # Leaf i of a sample holds nodes 2i, 2i + 1 and 2i + 2 (its ends are shared).
-    node_of = 2 * np.arange(pieces)[:, None] + np.arange(3)
+def _first_leaves(
+    integrand_at: IntegrandAt, changes_shape: tuple[int, ...], n_nodes: int
+) -> Leaves:
+    """Each sample's path at ``n_nodes`` (3, 5 or 9) equally spaced nodes, from one pass: the
+    leaf of the whole path, halved once with 5 nodes and twice with 9, as the rounds would
+    halve it (see :data:`FIRST_DEPTH`)."""
+    n_samples, many = changes_shape[0], len(changes_shape) > 1
+    grid = np.linspace(0.0, 1.0, n_nodes)
+    grid[0] = PATH_START
+    table = integrand_at(np.repeat(np.arange(n_samples), n_nodes), np.tile(grid, n_samples))
+
+    def on_grid(samples: np.ndarray, alphas: np.ndarray) -> list[np.ndarray]:
+        # The halvings ask for nodes of the grid only (PATH_START rounds to its first).
+        rows = samples * n_nodes + np.rint(alphas * (n_nodes - 1)).astype(np.int64)
+        return [values[rows] for values in table]
+
+    samples = np.arange(n_samples)
     ends = [
-        v.reshape(n_samples, len(nodes), *v.shape[1:])[:, node_of].reshape(
-            n_samples * pieces, 3, *v.shape[1:]
+        np.stack(nodes, axis=1)
+        for nodes in zip(
+            *(on_grid(samples, np.full(n_samples, a)) for a in (PATH_START, 0.5, 1.0)),
+            strict=True,
         )
-        for v in values
     ]
-    n_leaves = n_samples * pieces
-    lows = np.tile(np.arange(pieces) / pieces, n_samples)
-    zeros = np.zeros((n_leaves, *changes_shape[1:]))
-    smooth = np.zeros(n_leaves, dtype=bool)
-    samples = np.repeat(np.arange(n_samples), pieces)
-    many = len(changes_shape) > 1
-    leaves = Leaves(
+    zeros = np.zeros(changes_shape)
+    whole = Leaves(
         samples,
-        lows,
-        lows + 1.0 / pieces,
+        np.zeros(n_samples),
+        np.ones(n_samples),
         ends,
         zeros,
-        smooth,
+        np.zeros(n_samples, dtype=bool),
         zeros,
         zeros,
         zeros,
@@ -379,8 +394,12 @@ def _first_leaves(integrand_at: IntegrandAt, changes_shape: tuple[int, ...]) -> 
         [],
         _node_sums(ends, many),
     )
-    signed = leaves.signed_bends()
-    return leaves._replace(signed=signed).kept(many, leaves.bends(many, signed))
+    signed = whole.signed_bends()
+    whole = whole._replace(signed=signed).kept(many, whole.bends(many, signed))
+    if n_nodes == 3:
+        return whole
+    twice = np.full(n_samples, n_nodes == 9)
+    return _split(on_grid, whole, whole.estimates, twice, many)
 
 
 def integrate_auto(
@@ -406,7 +425,8 @@ def integrate_auto(
     allowed_errors
         Each sample's bound on its error estimate, shaped like ``changes``.
     max_steps
-        Most gradient evaluations per sample (at least :data:`FIRST_ROUND_STEPS`).
+        Most gradient evaluations per sample (at least 3; the first round takes
+        :func:`first_round_steps`).
     many
         The integrals have a K axis after the sample (several targets); a sample stops when all
         its targets meet their bounds.
@@ -419,11 +439,12 @@ def integrate_auto(
         for the samples that reached ``max_steps``: see :func:`warn_if_unmet`).
     """
     n_samples = len(changes)
-    first = _first_leaves(integrand_at, changes.shape)
+    first_steps = first_round_steps(max_steps)
+    first = _first_leaves(integrand_at, changes.shape, first_steps)
     pool = _Pool(first)
     jumps = _JumpSums(first, n_samples)
     results = [np.zeros((n_samples, *e.shape[2:])) for e in pool.leaves.ends]
-    n_steps = np.full(n_samples, FIRST_ROUND_STEPS, dtype=np.int64)
+    n_steps = np.full(n_samples, first_steps, dtype=np.int64)
     estimates = np.zeros(allowed_errors.shape)
     while pool.n_live:
         rows = pool.live_rows()

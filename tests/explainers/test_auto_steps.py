@@ -79,14 +79,15 @@ def test_only_the_rough_samples_are_refined():
     (attributions,), n_steps, _ = integrate_auto(
         smooth_or_rough, exact.sum(axis=1), np.zeros(4), np.full(4, 1e-3), max_steps=1024
     )
-    np.testing.assert_array_equal(n_steps[2:], 3)
+    first = auto_steps.first_round_steps(1024)
+    np.testing.assert_array_equal(n_steps[2:], first)
     np.testing.assert_allclose(attributions[2:], exact[2:])
-    assert (n_steps[:2] > 3).all()
+    assert (n_steps[:2] > first).all()
     assert sum(calls) == n_steps.sum(), "a gradient taken for a sample that was done"
     # A round halves every chosen interval of every sample at once: about log2 of the finest
     # interval's width rounds (a few more at the end), however many intervals there are.
     assert len(calls) <= 3 * np.log2(1024), "rounds, not intervals, cost a call"
-    assert len(calls) < (n_steps.max() - 3) / 2
+    assert len(calls) < (n_steps.max() - first) / 2
 
 
 def relu_network(seed):
@@ -159,7 +160,7 @@ def test_a_sample_gets_the_same_steps_alone_as_in_a_batch():
 def test_a_linear_model_is_never_refined_past_the_first_round():
     model = linear_model(np.array([[1.0, -2.0], [0.5, 3.0], [2.0, 1.0], [-1.0, 0.5]]))
     explanation = IntegratedGradients(model, n_steps="auto").explain(X, target=1)
-    np.testing.assert_array_equal(explanation.n_steps, 3)
+    np.testing.assert_array_equal(explanation.n_steps, auto_steps.first_round_steps(1024))
     np.testing.assert_allclose(explanation.error_estimates, 0, atol=1e-6)
     weights = np.array([-2.0, 3.0, 1.0, 0.5], dtype="float32")
     np.testing.assert_allclose(explanation.attributions[0], weights * X, rtol=1e-5, atol=1e-6)
@@ -434,7 +435,7 @@ def test_the_rules_taken_from_the_bends_are_simpsons_and_the_trapezoids(many):
     bends and the nodes' sums, not from each rule: they equal the rules written out."""
     shapes = [(3, 2, 5), (3, 4)] if many else [(2, 5), (4,)]  # K = 3 with many
     integrand_at = smooth_integrand(6, shapes, seed=87)
-    first = auto_steps._first_leaves(integrand_at, (6, 3) if many else (6,))
+    first = auto_steps._first_leaves(integrand_at, (6, 3) if many else (6,), 3)
     halves = auto_steps._halve(integrand_at, first, first.estimates, many)
 
     def simpson(lows, highs):
@@ -481,3 +482,47 @@ def test_sums_by_owner_in_any_order(monkeypatch, dense_owners):
         np.add.at(expected, row, values)
         (got,) = auto_steps._sums_by_owner((values,), row, 9)
         np.testing.assert_allclose(got, expected)
+
+
+def test_the_first_round_makes_the_leaves_the_rounds_would(monkeypatch):
+    """Where the second round would quarter every path (step functions, far from the
+    tolerance), the first round's 9 nodes give the same leaves, the same steps and the same
+    attributions, one call sooner."""
+    integrand_at, exact = steps(30, 4, seed=89)
+    changes = exact.sum(axis=1)
+
+    def run(depth):
+        monkeypatch.setattr(auto_steps, "FIRST_DEPTH", depth)
+        calls = []
+
+        def counted(samples, alphas):
+            calls.append(len(samples))
+            return integrand_at(samples, alphas)
+
+        allowed = 1e-3 * np.abs(changes)
+        return integrate_auto(counted, changes, np.zeros(30), allowed, max_steps=1024), calls
+
+    ((by_rounds,), rounds_steps, rounds_estimates), rounds_calls = run(0)
+    ((at_once,), first_steps, first_estimates), first_calls = run(2)
+    assert rounds_calls[:2] == [3 * 30, 6 * 30], "every path quartered in the second round"
+    assert first_calls[0] == 9 * 30
+    assert first_calls[1:] == rounds_calls[2:]
+    np.testing.assert_array_equal(first_steps, rounds_steps)
+    np.testing.assert_allclose(at_once, by_rounds, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(first_estimates, rounds_estimates, rtol=1e-9, atol=1e-15)
+
+
+@pytest.mark.parametrize(("max_steps", "first"), [(3, 3), (4, 3), (5, 5), (8, 5), (9, 9)])
+def test_the_first_round_fits_max_steps(max_steps, first):
+    integrand_at, exact = steps(5, 2, seed=90)
+    calls = []
+
+    def counted(samples, alphas):
+        calls.append(len(samples))
+        return integrand_at(samples, alphas)
+
+    changes = exact.sum(axis=1)
+    _, n_steps, _ = integrate_auto(counted, changes, np.zeros(5), 1e-9 * changes, max_steps)
+    assert auto_steps.first_round_steps(max_steps) == first
+    assert calls[0] == 5 * first
+    assert (n_steps <= max_steps).all() and (n_steps >= first).all()
