@@ -73,7 +73,8 @@ class IntegratedGradients(ModelExplainer):
         (default 1e-3).
     max_steps
         With ``n_steps="auto"`` only: the most gradient evaluations per sample (default 1024;
-        the first round takes 3, each halving of a piece of the path 2 more). Samples that
+        the first round takes 9, or 5 or 3 where ``max_steps`` is lower, and each halving of a
+        piece of the path 2 more). Samples that
         reach it keep their most refined attributions, with one warning saying how many.
     idgi
         Integrated Decomposed Gradients (Yang et al., 2023) on the straight line: the gradients

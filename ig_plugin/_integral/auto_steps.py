@@ -2,7 +2,7 @@
 error meets the tolerance.
 
 Numpy only; the integrand comes from ``integrand_at``, which evaluates a whole round (every new
-node of every sample) in one pass of the compiled loop.
+node of every sample) in one compiled call per gradient batch.
 
 The integrand of a ReLU network is piecewise constant before the last activation: it jumps
 wherever a unit switches along the path. A rule that refines the whole path at once (Romberg's,
@@ -82,7 +82,7 @@ SMOOTH_RATIOS = (0.125, 0.375)
 
 #: A leaf whose estimate is this many times what its sample may err is halved twice in one
 #: round (its quarters): at a jump that takes six gradients where two rounds of halving take
-#: four, but each round is a pass of the compiled loop, which is what costs on small models
+#: four, but each round is a compiled call, which is what costs on small models
 #: far from the tolerance.
 DEEP_SHARE = 4.0
 

@@ -172,7 +172,7 @@ def check_auto_settings(
                     f"with n_steps={n_steps!r}."
                 )
         return None, None
-    # 1 or more would accept any attributions: every sample stopped at its first 3 gradients.
+    # 1 or more would accept any attributions: every sample stopped after its first round.
     checked_tolerance = check_scalar(
         "tolerance",
         DEFAULT_TOLERANCE if tolerance is None else tolerance,
@@ -185,7 +185,7 @@ def check_auto_settings(
         "max_steps",
         DEFAULT_MAX_STEPS if max_steps is None else max_steps,
         least=3,
-        why=" (the first refinement takes 3 gradients per sample)",
+        why=" (the first round takes 3 gradients per sample at the least)",
     )
     return checked_tolerance, checked_max_steps
 
