@@ -98,6 +98,21 @@ class Paths:
         )
         return replace(self, ends=ends, kwargs=kwargs, rule=self.rule.rows(samples))
 
+    def gradients_at(
+        self, points: list[np.ndarray], samples: np.ndarray
+    ) -> tuple[list[np.ndarray], np.ndarray]:
+        """Gradients and explained outputs at points the host chose, one per row, point ``i``
+        of sample ``samples[i]`` (see :meth:`CompiledModel.gradients_at`)."""
+        return self.compiled.gradients_at(
+            points,
+            samples,
+            self.ends.model_inputs,
+            self.kwargs,
+            self.rule,
+            self.call,
+            self.gradient_points,
+        )
+
     def attribute(self, plans: SpanPlans, progress: tf.Tensor | None) -> list[np.ndarray]:
         """Every sample's attributions under ``plans``: per attributed tensor
         ``(N, [K,] *feature_shape)``, in its dtype."""
@@ -167,15 +182,7 @@ def _integrand(paths: Paths, update: Callable[[int], object] | None) -> Integran
             start + alphas.astype(start.dtype).reshape(-1, *([1] * (start.ndim - 1))) * diff
             for start, diff in zip(starts, differences, strict=True)
         ]
-        grads, _ = paths.compiled.gradients_at(
-            points,
-            samples,
-            paths.ends.model_inputs,
-            paths.kwargs,
-            paths.rule,
-            paths.call,
-            paths.gradient_points,
-        )
+        grads, _ = paths.gradients_at(points, samples)
         if update is not None:
             update(len(samples))
         many = paths.rule.many

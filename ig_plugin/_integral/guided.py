@@ -143,15 +143,7 @@ def _walk(paths: Paths, settings: GuidedSettings, end_outputs: np.ndarray) -> np
     attributions = np.zeros_like(inputs)
     shares, previous = np.zeros_like(inputs), np.zeros(n_rows)
     for step in range(settings.n_steps):
-        grads, scalars = paths.compiled.gradients_at(
-            [x.reshape(shape).astype(dtype)],
-            samples,
-            paths.ends.model_inputs,
-            paths.kwargs,
-            paths.rule,
-            paths.call,
-            paths.gradient_points,
-        )
+        grads, scalars = paths.gradients_at([x.reshape(shape).astype(dtype)], samples)
         gradients = grads[0].reshape(n_rows, -1).astype(np.float64)
         moved = _step(walk, x, gradients, step, settings, moving)
         if not settings.idgi:
