@@ -172,8 +172,8 @@ def _integrand(paths: Paths, update: Callable[[int], object] | None) -> Integran
 
     def integrand_at(samples: np.ndarray, alphas: np.ndarray) -> list[np.ndarray]:
         # Every node is a point of its own, not a term of a sum: plain gradients at host-built
-        # points skip the compiled loop's chunking and per-sample sums, which cost a round of
-        # a small model about as much again (0.4 to 1 ms per call).
+        # points skip the compiled loop's chunking and per-sample sums, which cost 0.4 to 1 ms
+        # more per round on the benchmark's models.
         starts = [start[samples] for start in paths.ends.starts]
         differences = [
             end[samples] - start for end, start in zip(paths.ends.ends, starts, strict=True)
