@@ -285,6 +285,17 @@ def _split(
     return _union(halves.take(kept), quarters)
 
 
+def _halves_nodes(parents: np.ndarray, quarters: np.ndarray) -> np.ndarray:
+    """The halves' three nodes ``(2n, 3, ...)``, each leaf's halves next to each other,
+    ``(a, q1, m)`` then ``(m, q2, b)``: from the parents' ``(n, 3, ...)`` and the quarter
+    points' ``(2n, ...)`` (all left quarters, then all right)."""
+    n = len(parents)
+    nodes = np.empty((n, 2, 3, *parents.shape[2:]))
+    nodes[:, 0, 0], nodes[:, 0, 1], nodes[:, 0, 2] = parents[:, 0], quarters[:n], parents[:, 1]
+    nodes[:, 1, 0], nodes[:, 1, 1], nodes[:, 1, 2] = parents[:, 1], quarters[n:], parents[:, 2]
+    return nodes.reshape(2 * n, 3, *parents.shape[2:])
+
+
 def _halve(integrand_at: IntegrandAt, leaves: Leaves, errors: np.ndarray, many: bool) -> Leaves:
     """Each leaf's two halves, with the integrand at its quarter points (one pass); ``errors``
     are the leaves' error estimates, which set the halves' floors."""
@@ -292,27 +303,10 @@ def _halve(integrand_at: IntegrandAt, leaves: Leaves, errors: np.ndarray, many: 
     middles = 0.5 * (leaves.lows + leaves.highs)
     quarters = _quarter_points(leaves.lows, leaves.highs)
     new = integrand_at(np.concatenate([leaves.samples, leaves.samples]), quarters)
-    # Each leaf's halves next to each other, written in place: (a, q1, m) then (m, q2, b).
-    order = np.arange(2 * n).reshape(2, n).T.ravel()
-    ends = []
-    for e, q in zip(leaves.ends, new, strict=True):
-        halves_ends = np.empty((n, 2, 3, *e.shape[2:]))
-        halves_ends[:, 0, 0], halves_ends[:, 0, 1], halves_ends[:, 0, 2] = e[:, 0], q[:n], e[:, 1]
-        halves_ends[:, 1, 0], halves_ends[:, 1, 1], halves_ends[:, 1, 2] = e[:, 1], q[n:], e[:, 2]
-        ends.append(halves_ends.reshape(2 * n, 3, *e.shape[2:]))
+    order = np.arange(2 * n).reshape(2, n).T.ravel()  # each leaf's halves next to each other
+    ends = [_halves_nodes(e, q) for e, q in zip(leaves.ends, new, strict=True)]
     # The halves' nodes summed over the features: the parent's, and the quarter points'.
-    parent_sums, quarter_sums = leaves.node_sums, attribution_sums(new, many)
-    sums = np.empty((n, 2, 3, *parent_sums.shape[2:]))
-    sums[:, 0, 0], sums[:, 0, 1], sums[:, 0, 2] = (
-        parent_sums[:, 0],
-        quarter_sums[:n],
-        parent_sums[:, 1],
-    )
-    sums[:, 1, 0], sums[:, 1, 1], sums[:, 1, 2] = (
-        parent_sums[:, 1],
-        quarter_sums[n:],
-        parent_sums[:, 2],
-    )
+    sums = _halves_nodes(leaves.node_sums, attribution_sums(new, many))
     zeros = np.zeros((2 * n, *errors.shape[1:]))
     halves = Leaves(
         np.concatenate([leaves.samples, leaves.samples])[order],
@@ -326,7 +320,7 @@ def _halve(integrand_at: IntegrandAt, leaves: Leaves, errors: np.ndarray, many: 
         zeros,
         zeros,
         [],
-        sums.reshape(2 * n, 3, *parent_sums.shape[2:]),
+        sums,
     )
     # The signed bends serve everything else: the halves' estimates, the test of smoothness,
     # the last refinement of Simpson's rule, the integrals and the jump sums.
