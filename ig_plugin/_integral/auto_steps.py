@@ -38,7 +38,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
@@ -98,18 +98,55 @@ JUMP_SIGMAS = 3.0
 IntegrandAt = Callable[[np.ndarray, np.ndarray], list[np.ndarray]]
 
 
+class Nodes:
+    """The integrand at every node of a group's paths, each node once: per attributed tensor
+    ``(rows, [K,] *feature_shape)`` (float64), and its sum over every tensor's features
+    ``(rows,)`` or ``(rows, K)``. Leaves hold their nodes' rows.
+
+    A halving's two new nodes are appended; the parent's three are the halves' too, and stay
+    where they are. So the leaves' bookkeeping (choosing, moving, dropping them) moves row
+    numbers, not the integrand: on the CNNs of the benchmark, copying each leaf's three nodes
+    into its halves and through the pool cost as much as the rest of a round's numpy work.
+    """
+
+    def __init__(self, values: list[np.ndarray], many: bool) -> None:
+        self.many = many
+        self.values = values
+        self.sums = attribution_sums(values, many)
+        self.size = len(self.sums)
+
+    def append(self, values: list[np.ndarray]) -> np.ndarray:
+        """Store the integrand at new nodes; their rows."""
+        n_new = len(values[0])
+        stop = self.size + n_new
+        if stop > len(self.sums):
+            capacity = max(2 * len(self.sums), stop)
+            self.values = [_room(v[: self.size], capacity) for v in self.values]
+            self.sums = _room(self.sums[: self.size], capacity)
+        for held, new in zip(self.values, values, strict=True):
+            held[self.size : stop] = new
+        self.sums[self.size : stop] = attribution_sums(values, self.many)
+        rows = np.arange(self.size, stop)
+        self.size = stop
+        return rows
+
+    def at(self, rows: np.ndarray) -> list[np.ndarray]:
+        """The integrand at the nodes of ``rows``, per attributed tensor."""
+        return [values[rows] for values in self.values]
+
+
 class Leaves(NamedTuple):
-    """The leaf intervals of the unfinished samples, sorted by sample.
+    """The leaf intervals of the unfinished samples.
 
     Attributes
     ----------
     samples
-        ``(n,)`` the sample (index into X) each leaf belongs to, non-decreasing.
+        ``(n,)`` the sample (index into X) each leaf belongs to.
     lows, highs
         ``(n,)`` the leaf's interval of the path.
-    ends
-        Per attributed tensor ``(n, 3, [K,] *feature_shape)``: the integrand at the leaf's low
-        end, middle and high end.
+    nodes
+        ``(n, 3)``: the rows of :class:`Nodes` that hold the integrand at the leaf's low end,
+        middle and high end.
     floors
         ``(n,)`` or ``(n, K)``: the least error estimate the leaf may have, from its parent's
         (see :data:`SMOOTH_DECAY`).
@@ -128,88 +165,63 @@ class Leaves(NamedTuple):
         hold: all of it for a smooth leaf, what its floor adds to its bend for the others.
     totals
         Shaped like ``floors``: the sum over the features of the leaf's integral (kept, for
-        the completeness gaps).
-    signed
-        Per attributed tensor ``(n, [K,] *feature_shape)``: the leaf's signed bends
-        (:meth:`signed_bends`, kept: computed once, when the leaf is made, for its estimate,
-        its integral and the jump sums, and again when it is halved).
-    node_sums
-        ``(n, 3)`` or ``(n, 3, K)``: the integrand at the leaf's three nodes, summed over every
-        attributed tensor's features. The rules are linear, so the leaf's :attr:`totals` come
-        from these, without its integral per feature (which is only needed when its sample is
-        done: :meth:`integrals`).
+        the completeness gaps). The rules are linear, so it comes from the nodes' sums over the
+        features (:attr:`Nodes.sums`), without the leaf's integral per feature, which is only
+        needed when its sample is done (:meth:`integrals`).
     """
 
     samples: np.ndarray
     lows: np.ndarray
     highs: np.ndarray
-    ends: list[np.ndarray]
+    nodes: np.ndarray
     floors: np.ndarray
     smooth: np.ndarray
     smooth_errors: np.ndarray
     estimates: np.ndarray
     excess: np.ndarray
     totals: np.ndarray
-    signed: list[np.ndarray]
-    node_sums: np.ndarray
 
     def take(self, rows: np.ndarray | slice) -> Leaves:
-        return Leaves._make(
-            [part[rows] for part in value] if isinstance(value, list) else value[rows]
-            for value in self
-        )
+        return Leaves._make(value[rows] for value in self)
 
-    def kept(self, many: bool, bends: np.ndarray) -> Leaves:
+    def kept(self, store: Nodes, bends: np.ndarray) -> Leaves:
         """The same leaves with their :attr:`estimates`, :attr:`excess` and :attr:`totals`
         computed; ``bends`` are their :meth:`bends`."""
         estimates = self.errors(bends)
         smooth = self.smooth.reshape(-1, *([1] * (bends.ndim - 1)))
+        low, middle, high = (store.sums[self.nodes[:, i]] for i in range(3))
         return self._replace(
             estimates=estimates,
             excess=np.where(smooth, estimates, estimates - bends),
-            totals=self._rule(self.node_sums[:, 0], self.node_sums[:, 1], self.node_sums[:, 2]),
+            totals=self._rule(low, middle, high),
         )
 
-    def integrals(self) -> list[np.ndarray]:
+    def integrals(self, store: Nodes) -> list[np.ndarray]:
         """Each leaf's integral per feature, per attributed tensor ``(n, [K,] *feature_shape)``
         (float64)."""
-        return [
-            self._rule(e[:, 0], e[:, 1], e[:, 2], signed)
-            for e, signed in zip(self.ends, self.signed, strict=True)
-        ]
+        low, middle, high = (store.at(self.nodes[:, i]) for i in range(3))
+        return [self._rule(*values) for values in zip(low, middle, high, strict=True)]
 
-    def _rule(
-        self,
-        low: np.ndarray,
-        middle: np.ndarray,
-        high: np.ndarray,
-        signed: np.ndarray | None = None,
-    ) -> np.ndarray:
+    def _rule(self, low: np.ndarray, middle: np.ndarray, high: np.ndarray) -> np.ndarray:
         """The leaf's integral from the integrand at its nodes: the trapezoid rule on its halves
         ``T2``, whose error the bend bounds at a jump, or where the leaf is smooth Simpson's rule,
-        which is ``T2 + (T2 - T1) / 3`` (``signed``: ``T2 - T1``, if already known)."""
+        which is ``T2 + (T2 - T1) / 3``."""
         quarter = self._quarter_widths(low.ndim - 1)
         halves = quarter * (low + 2.0 * middle + high)
         if not self.smooth.any():
             return halves
-        if signed is None:
-            signed = quarter * (2.0 * middle - low - high)
+        signed = quarter * (2.0 * middle - low - high)
         smooth = self.smooth.reshape(quarter.shape)
         return halves + np.where(smooth, signed / 3.0, 0.0)
 
-    def signed_bends(self) -> list[np.ndarray]:
+    def signed_bends(self, store: Nodes) -> list[np.ndarray]:
         """``T2 - T1`` per feature, per attributed tensor ``(n, [K,] *feature_shape)``: the
         trapezoid rule on the halves less the trapezoid rule on the whole leaf."""
+        low, middle, high = (store.at(self.nodes[:, i]) for i in range(3))
         return [
-            self._quarter_widths(e.ndim - 2) * (2.0 * e[:, 1] - e[:, 0] - e[:, 2])
-            for e in self.ends
+            self._quarter_widths(m.ndim - 1) * (2.0 * m - a - b)
+            for a, m, b in zip(low, middle, high, strict=True)
         ]
-
-    def bends(self, many: bool, signed: list[np.ndarray] | None = None) -> np.ndarray:
-        """``|T2 - T1|`` summed over the features, ``(n,)`` or ``(n, K)`` (``signed``: the
-        signed bends, if not :attr:`signed`)."""
-        signed = self.signed if signed is None else signed
-        return attribution_sums([np.abs(b) for b in signed], many)
 
     def errors(self, bends: np.ndarray) -> np.ndarray:
         """Each leaf's error estimate, ``(n,)`` or ``(n, K)``: where it is smooth, the last
@@ -223,22 +235,29 @@ class Leaves(NamedTuple):
         return (0.25 * (self.highs - self.lows)).reshape(-1, *([1] * rank))
 
 
-def _node_sums(ends: list[np.ndarray], many: bool) -> np.ndarray:
-    """Per-node integrand values ``(n, nodes, [K,] *feature_shape)`` per attributed tensor,
-    summed over every tensor's features: ``(n, nodes)`` or ``(n, nodes, K)``."""
-    axes = 3 if many else 2
-    return sum(e.reshape(*e.shape[:axes], -1).sum(axis=-1, dtype=np.float64) for e in ends)
+def bends(signed: list[np.ndarray], many: bool) -> np.ndarray:
+    """``|T2 - T1|`` summed over the features, ``(n,)`` or ``(n, K)``, from the signed bends
+    (:meth:`Leaves.signed_bends`)."""
+    return attribution_sums([np.abs(b) for b in signed], many)
 
 
-def _union(first: Leaves, second: Leaves) -> Leaves:
-    """The leaves of both (in no particular order)."""
-    fields: tuple[Any, ...] = tuple(first)
-    others: tuple[Any, ...] = tuple(second)
-    return Leaves._make(
-        [np.concatenate(pair) for pair in zip(a, b, strict=True)]
-        if isinstance(a, list)
-        else np.concatenate([a, b])
-        for a, b in zip(fields, others, strict=True)
+class Made(NamedTuple):
+    """Leaves just made by halving others, with the signed bends (:meth:`Leaves.signed_bends`)
+    the jump sums count in for them and out for the leaves they replace."""
+
+    leaves: Leaves
+    signed: list[np.ndarray]
+    replaced_signed: list[np.ndarray]
+
+
+def _union(first: Made, second: Made) -> Made:
+    """The leaves of both (in no particular order), each with its signed bends; ``first``'s
+    replaced leaves."""
+    pairs = zip(first.leaves, second.leaves, strict=True)
+    return Made(
+        Leaves._make(np.concatenate(pair) for pair in pairs),
+        [np.concatenate(pair) for pair in zip(first.signed, second.signed, strict=True)],
+        first.replaced_signed,
     )
 
 
@@ -250,11 +269,11 @@ def _quarter_points(lows: np.ndarray, highs: np.ndarray) -> np.ndarray:
 
 def _split(
     integrand_at: IntegrandAt,
+    store: Nodes,
     leaves: Leaves,
     errors: np.ndarray,
     twice: np.ndarray,
-    many: bool,
-) -> Leaves:
+) -> Made:
     """Each leaf halved, and halved again where ``twice`` (its quarters: six new nodes instead of
     two, and a round less), with every new node from one pass; ``errors`` are the leaves'
     error estimates."""
@@ -264,72 +283,58 @@ def _split(
     first = _quarter_points(leaves.lows, leaves.highs)
     second = _quarter_points(lows, highs)
     samples = np.concatenate([np.tile(leaves.samples, 2), np.tile(leaves.samples[twice], 4)])
-    values = integrand_at(samples, np.concatenate([first, second]))
+    rows = store.append(integrand_at(samples, np.concatenate([first, second])))
     n = len(first)
-
-    def known(parts: list[np.ndarray]) -> IntegrandAt:
-        return lambda samples, alphas: parts
-
-    halves = _halve(known([v[:n] for v in values]), leaves, errors, many)
+    halves = _halve(store, leaves, errors, rows[:n])
     if not twice.any():
         return halves
     again = np.repeat(twice, 2)
-    deep = halves.take(again)
+    deep = halves.leaves.take(again)
     # _halve orders halves by leaf; the second nodes were laid out by half (all left, all right).
     by_leaf = np.arange(len(lows)).reshape(2, -1).T.ravel()
-    order = np.concatenate([by_leaf, by_leaf + len(lows)])
-    second_values = [v[n:][order] for v in values]
-    quarters = _halve(known(second_values), deep, deep.estimates, many)
+    quarters = _halve(
+        store, deep, deep.estimates, rows[n:][np.concatenate([by_leaf, by_leaf + len(lows)])]
+    )
     # The deep halves are leaves no more: the halves kept and the quarters are.
     kept = ~again
-    return _union(halves.take(kept), quarters)
+    halves_kept = Made(
+        halves.leaves.take(kept), [s[kept] for s in halves.signed], halves.replaced_signed
+    )
+    return _union(halves_kept, quarters)
 
 
-def _halves_nodes(parents: np.ndarray, quarters: np.ndarray) -> np.ndarray:
-    """The halves' three nodes ``(2n, 3, ...)``, each leaf's halves next to each other,
-    ``(a, q1, m)`` then ``(m, q2, b)``: from the parents' ``(n, 3, ...)`` and the quarter
-    points' ``(2n, ...)`` (all left quarters, then all right)."""
-    n = len(parents)
-    nodes = np.empty((n, 2, 3, *parents.shape[2:]))
-    nodes[:, 0, 0], nodes[:, 0, 1], nodes[:, 0, 2] = parents[:, 0], quarters[:n], parents[:, 1]
-    nodes[:, 1, 0], nodes[:, 1, 1], nodes[:, 1, 2] = parents[:, 1], quarters[n:], parents[:, 2]
-    return nodes.reshape(2 * n, 3, *parents.shape[2:])
-
-
-def _halve(integrand_at: IntegrandAt, leaves: Leaves, errors: np.ndarray, many: bool) -> Leaves:
-    """Each leaf's two halves, with the integrand at its quarter points (one pass); ``errors``
-    are the leaves' error estimates, which set the halves' floors."""
+def _halve(store: Nodes, leaves: Leaves, errors: np.ndarray, quarters: np.ndarray) -> Made:
+    """Each leaf's two halves, with the integrand at its quarter points in ``store``'s rows
+    ``quarters`` (all left quarters, then all right); ``errors`` are the leaves' error
+    estimates, which set the halves' floors."""
     n = len(leaves.samples)
+    many = store.many
     middles = 0.5 * (leaves.lows + leaves.highs)
-    quarters = _quarter_points(leaves.lows, leaves.highs)
-    new = integrand_at(np.concatenate([leaves.samples, leaves.samples]), quarters)
-    order = np.arange(2 * n).reshape(2, n).T.ravel()  # each leaf's halves next to each other
-    ends = [_halves_nodes(e, q) for e, q in zip(leaves.ends, new, strict=True)]
-    # The halves' nodes summed over the features: the parent's, and the quarter points'.
-    sums = _halves_nodes(leaves.node_sums, attribution_sums(new, many))
+    low, middle, high = leaves.nodes[:, 0], leaves.nodes[:, 1], leaves.nodes[:, 2]
+    # Each leaf's halves next to each other: (a, q1, m), then (m, q2, b).
+    nodes = np.stack([low, quarters[:n], middle, middle, quarters[n:], high], axis=1)
     zeros = np.zeros((2 * n, *errors.shape[1:]))
     halves = Leaves(
-        np.concatenate([leaves.samples, leaves.samples])[order],
-        np.concatenate([leaves.lows, middles])[order],
-        np.concatenate([middles, leaves.highs])[order],
-        ends,
+        np.repeat(leaves.samples, 2),
+        np.stack([leaves.lows, middles], axis=1).ravel(),
+        np.stack([middles, leaves.highs], axis=1).ravel(),
+        nodes.reshape(2 * n, 3),
         zeros,
         np.zeros(2 * n, dtype=bool),
         zeros,
         zeros,
         zeros,
         zeros,
-        [],
-        sums,
     )
     # The signed bends serve everything else: the halves' estimates, the test of smoothness,
-    # the last refinement of Simpson's rule, the integrals and the jump sums.
-    signed = halves.signed_bends()
-    bends = halves.bends(many, signed)
-    both = bends.reshape(n, 2, *bends.shape[1:]).sum(axis=1)
+    # the last refinement of Simpson's rule and the jump sums.
+    signed = halves.signed_bends(store)
+    parent_signed = leaves.signed_bends(store)
+    halves_bends = bends(signed, many)
+    both = halves_bends.reshape(n, 2, *halves_bends.shape[1:]).sum(axis=1)
     shortfall = np.maximum(errors / SMOOTH_DECAY - both, 0.0)
     # Smooth: the halves bend a quarter as much as the parent did (an eighth to three eighths).
-    parent_bends = leaves.bends(many)
+    parent_bends = bends(parent_signed, many)
     ratio = both / np.where(parent_bends > 0, parent_bends, np.inf)
     smooth = (ratio >= SMOOTH_RATIOS[0]) & (ratio <= SMOOTH_RATIOS[1])
     if many:
@@ -338,62 +343,52 @@ def _halve(integrand_at: IntegrandAt, leaves: Leaves, errors: np.ndarray, many: 
     # signed bends (each Simpson's rule is its T2 plus a third of its bend).
     steps = [
         np.abs(p - 4.0 * h.reshape(n, 2, *h.shape[1:]).sum(axis=1))
-        for p, h in zip(leaves.signed, signed, strict=True)
+        for p, h in zip(parent_signed, signed, strict=True)
     ]
     refinement = attribution_sums(steps, many) / 6.0
-    return halves._replace(
+    made = halves._replace(
         floors=np.repeat(0.5 * shortfall, 2, axis=0),
         smooth=np.repeat(smooth, 2),
         smooth_errors=np.repeat(refinement, 2, axis=0),
-        signed=signed,
-    ).kept(many, bends)
+    ).kept(store, halves_bends)
+    return Made(made, signed, parent_signed)
 
 
 def _first_leaves(
     integrand_at: IntegrandAt, changes_shape: tuple[int, ...], n_nodes: int
-) -> Leaves:
+) -> tuple[Nodes, Made]:
     """Each sample's path at ``n_nodes`` (3, 5 or 9) equally spaced nodes, from one pass: the
     leaf of the whole path, halved once with 5 nodes and twice with 9, as the rounds would
-    halve it (see :data:`FIRST_DEPTH`)."""
+    halve it (see :data:`FIRST_DEPTH`). Returns the nodes and the leaves."""
     n_samples, many = changes_shape[0], len(changes_shape) > 1
     grid = np.linspace(0.0, 1.0, n_nodes)
     grid[0] = PATH_START
-    table = integrand_at(np.repeat(np.arange(n_samples), n_nodes), np.tile(grid, n_samples))
-
-    def on_grid(samples: np.ndarray, alphas: np.ndarray) -> list[np.ndarray]:
-        # The halvings ask for nodes of the grid only (PATH_START rounds to its first).
-        rows = samples * n_nodes + np.rint(alphas * (n_nodes - 1)).astype(np.int64)
-        return [values[rows] for values in table]
-
-    samples = np.arange(n_samples)
-    ends = [
-        np.stack(nodes, axis=1)
-        for nodes in zip(
-            *(on_grid(samples, np.full(n_samples, a)) for a in (PATH_START, 0.5, 1.0)),
-            strict=True,
-        )
-    ]
+    # Sample by sample, so that the node at a leaf's quarter is the row halfway between its
+    # end's and its middle's.
+    store = Nodes(
+        integrand_at(np.repeat(np.arange(n_samples), n_nodes), np.tile(grid, n_samples)), many
+    )
+    first_row = np.arange(n_samples) * n_nodes
     zeros = np.zeros(changes_shape)
     whole = Leaves(
-        samples,
+        np.arange(n_samples),
         np.zeros(n_samples),
         np.ones(n_samples),
-        ends,
+        first_row[:, np.newaxis] + np.array([0, n_nodes // 2, n_nodes - 1]),
         zeros,
         np.zeros(n_samples, dtype=bool),
         zeros,
         zeros,
         zeros,
         zeros,
-        [],
-        _node_sums(ends, many),
     )
-    signed = whole.signed_bends()
-    whole = whole._replace(signed=signed).kept(many, whole.bends(many, signed))
-    if n_nodes == 3:
-        return whole
-    twice = np.full(n_samples, n_nodes == 9)
-    return _split(on_grid, whole, whole.estimates, twice, many)
+    signed = whole.signed_bends(store)
+    made = Made(whole.kept(store, bends(signed, many)), signed, [])
+    for _ in range(n_nodes.bit_length() - 2):  # 5 nodes: once; 9: twice
+        nodes = made.leaves.nodes
+        quarters = np.concatenate([nodes[:, 0] + nodes[:, 1], nodes[:, 1] + nodes[:, 2]]) // 2
+        made = _halve(store, made.leaves, made.leaves.estimates, quarters)
+    return store, made._replace(replaced_signed=[])
 
 
 def integrate_auto(
@@ -434,15 +429,15 @@ def integrate_auto(
     """
     n_samples = len(changes)
     first_steps = first_round_steps(max_steps)
-    first = _first_leaves(integrand_at, changes.shape, first_steps)
-    pool = _Pool(first)
-    jumps = _JumpSums(first, n_samples)
-    results = [np.zeros((n_samples, *e.shape[2:])) for e in pool.leaves.ends]
+    store, first = _first_leaves(integrand_at, changes.shape, first_steps)
+    pool = _Pool(first.leaves)
+    results = [np.zeros((n_samples, *values.shape[1:])) for values in store.values]
+    jumps = _JumpSums(results, first)
     n_steps = np.full(n_samples, first_steps, dtype=np.int64)
     estimates = np.zeros(allowed_errors.shape)
     while pool.n_live:
         rows = pool.live_rows()
-        # Only the leaves' scalars for every leaf; their integrand values for those collected
+        # The leaves' scalars for every leaf; the integrand at their nodes for those collected
         # or halved.
         held = pool.leaves
         samples, leaf_estimates = held.samples[rows], held.estimates[rows]
@@ -457,7 +452,7 @@ def integrate_auto(
         left = max_steps - n_steps[owners]
         finished = done | (left < 2)  # a halving takes two gradients
         if finished.any():
-            _collect(results, held.take(rows[finished[group]]), owners[finished])
+            _collect(results, store, held.take(rows[finished[group]]), owners[finished])
             estimates[owners[finished]] = estimate[finished]
         # A leaf's share of what its sample may err (its worst target's), its estimate scaled
         # as the jumps' cancelling scales the sample's.
@@ -477,10 +472,10 @@ def integrate_auto(
         # sort.
         by_sample = np.argsort(samples[chosen], kind="stable")
         split = held.take(rows[chosen][by_sample])
-        halves = _split(integrand_at, split, split.estimates, twice[chosen][by_sample], many)
-        jumps.add(split, sign=-1.0)
-        jumps.add(halves)
-        pool.add(halves)
+        made = _split(integrand_at, store, split, split.estimates, twice[chosen][by_sample])
+        jumps.add(split, made.replaced_signed, sign=-1.0)
+        jumps.add(made.leaves, made.signed)
+        pool.add(made.leaves)
     return results, n_steps, estimates
 
 
@@ -493,22 +488,24 @@ class _JumpSums:
     every leaf.
     """
 
-    def __init__(self, first: Leaves, n_samples: int) -> None:
-        # Per attributed tensor, (sample, [|b|, b, b**2], feature), its K axis and features flat.
-        self._shapes = [e.shape[2:] for e in first.ends]
+    def __init__(self, results: list[np.ndarray], first: Made) -> None:
+        # Per attributed tensor (shaped like its ``results``, ``(N, [K,] *feature_shape)``),
+        # (sample, [|b|, b, b**2], feature), its K axis and features flat.
+        self._shapes = [r.shape[1:] for r in results]
+        n_samples = len(results[0])
         self._sums = [np.zeros((n_samples, 3, math.prod(shape))) for shape in self._shapes]
-        self.add(first)
+        self.add(first.leaves, first.signed)
 
-    def add(self, leaves: Leaves, sign: float = 1.0) -> None:
-        """Count ``leaves`` in (or, with ``sign=-1``, out of: they were halved) their samples'
-        sums."""
+    def add(self, leaves: Leaves, signed: list[np.ndarray], sign: float = 1.0) -> None:
+        """Count ``leaves``, whose signed bends are ``signed``, in (or, with ``sign=-1``, out
+        of: they were halved) their samples' sums."""
         rough = ~leaves.smooth
         if not rough.any():
             return
         counted = np.flatnonzero(rough) if not rough.all() else slice(None)
         owners, row = np.unique(leaves.samples[counted], return_inverse=True)
-        for sums, bends in zip(self._sums, leaves.signed, strict=True):
-            flat = bends.reshape(len(rough), -1)[counted]
+        for sums, bent in zip(self._sums, signed, strict=True):
+            flat = bent.reshape(len(rough), -1)[counted]
             # Each sum by itself: a stacked copy of the three cost as much as the sums.
             parts = (np.abs(flat), flat, np.square(flat))
             for part, by_owner in enumerate(_sums_by_owner(parts, row, len(owners))):
@@ -560,8 +557,8 @@ def _sums_by_owner(
 
 class _Pool:
     """The leaves of the unfinished samples, in no particular order, with room to grow: a round
-    halves a few of them, and copying every leaf (and its integrand values) to replace those
-    cost more than the round's gradients on a small model.
+    halves a few of them, and copying every leaf to replace those cost more than the round's
+    gradients on a small model.
 
     Rows ``[0, size)`` of :attr:`leaves` are in use; :attr:`alive` marks those that are leaves
     still (not halved, their sample not finished). When the dead rows outnumber the live ones,
@@ -591,12 +588,7 @@ class _Pool:
         if self.size + n_new > len(self.alive):
             capacity = max(2 * len(self.alive), self.size + n_new)
             used = self.leaves.take(slice(0, self.size))
-            self.leaves = Leaves._make(
-                [_room(part, capacity) for part in value]
-                if isinstance(value, list)
-                else _room(value, capacity)
-                for value in used
-            )
+            self.leaves = Leaves._make(_room(value, capacity) for value in used)
             self.alive = np.concatenate(
                 [self.alive[: self.size], np.zeros(capacity - self.size, dtype=bool)]
             )
@@ -607,14 +599,8 @@ class _Pool:
         self.n_live += n_new
 
     def _write(self, rows: slice, leaves: Leaves) -> None:
-        fields: tuple[Any, ...] = tuple(self.leaves)
-        values: tuple[Any, ...] = tuple(leaves)
-        for held, value in zip(fields, values, strict=True):
-            if isinstance(held, list):
-                for part, new_part in zip(held, value, strict=True):
-                    part[rows] = new_part
-            else:
-                held[rows] = value
+        for held, value in zip(self.leaves, leaves, strict=True):
+            held[rows] = value
 
 
 def _room(values: np.ndarray, capacity: int) -> np.ndarray:
@@ -632,10 +618,10 @@ def _group_sums(values: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndar
     return np.stack(columns, axis=1)
 
 
-def _collect(results: list[np.ndarray], leaves: Leaves, samples: np.ndarray) -> None:
+def _collect(results: list[np.ndarray], store: Nodes, leaves: Leaves, samples: np.ndarray) -> None:
     """Write the attributions of finished ``samples`` (sorted): the sums of their leaves."""
     row = np.searchsorted(samples, leaves.samples)
-    for result, integrals in zip(results, leaves.integrals(), strict=True):
+    for result, integrals in zip(results, leaves.integrals(store), strict=True):
         result[samples] = _segment_sums(integrals, row, len(samples))
 
 

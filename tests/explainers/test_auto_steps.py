@@ -435,8 +435,11 @@ def test_the_rules_taken_from_the_bends_are_simpsons_and_the_trapezoids(many):
     bends and the nodes' sums, not from each rule: they equal the rules written out."""
     shapes = [(3, 2, 5), (3, 4)] if many else [(2, 5), (4,)]  # K = 3 with many
     integrand_at = smooth_integrand(6, shapes, seed=87)
-    first = auto_steps._first_leaves(integrand_at, (6, 3) if many else (6,), 3)
-    halves = auto_steps._halve(integrand_at, first, first.estimates, many)
+    store, made = auto_steps._first_leaves(integrand_at, (6, 3) if many else (6,), 3)
+    first = made.leaves
+    quarter_points = auto_steps._quarter_points(first.lows, first.highs)
+    quarters = store.append(integrand_at(np.tile(first.samples, 2), quarter_points))
+    halves = auto_steps._halve(store, first, first.estimates, quarters).leaves
 
     def simpson(lows, highs):
         # The path's first node is just after its start (auto_steps.PATH_START).
@@ -458,14 +461,15 @@ def test_the_rules_taken_from_the_bends_are_simpsons_and_the_trapezoids(many):
     for smooth in (False, True):
         leaves = halves._replace(smooth=np.full(len(halves.samples), smooth))
         widths = leaves.highs - leaves.lows
-        for got, e in zip(leaves.integrals(), leaves.ends, strict=True):
+        nodes = zip(*(store.at(leaves.nodes[:, i]) for i in range(3)), strict=True)
+        for got, (a, m, b) in zip(leaves.integrals(store), nodes, strict=True):
             w = widths.reshape(-1, *([1] * (got.ndim - 1)))
-            a, m, b = e[:, 0], e[:, 1], e[:, 2]
             rule = w / 6.0 * (a + 4.0 * m + b) if smooth else w / 4.0 * (a + 2.0 * m + b)
             np.testing.assert_allclose(got, rule, rtol=1e-12, atol=1e-15)
-        totals = leaves.kept(many, leaves.bends(many)).totals
+        bends = auto_steps.bends(leaves.signed_bends(store), many)
+        totals = leaves.kept(store, bends).totals
         np.testing.assert_allclose(
-            totals, auto_steps.attribution_sums(leaves.integrals(), many), rtol=1e-12
+            totals, auto_steps.attribution_sums(leaves.integrals(store), many), rtol=1e-12
         )
 
 
@@ -526,3 +530,37 @@ def test_the_first_round_fits_max_steps(max_steps, first):
     assert auto_steps.first_round_steps(max_steps) == first
     assert calls[0] == 5 * first
     assert (n_steps <= max_steps).all() and (n_steps >= first).all()
+
+
+def test_a_staircase_keeps_its_floors_through_the_first_rounds_halvings():
+    """Values that look straight on each half, then on each quarter, of a path that bends: each
+    halving's shortfall against the smooth rate (a quarter of the parent's estimate) stays the
+    halves' least estimate, half to each, and the next halving takes it from there. By hand:
+    the path's bend is 1/4, so the halves' floors are 1/32 each and the quarters' 1/256."""
+    values = np.array([0.0, 0.25, 0.5, 0.75, 1.0, 1.0, 1.0, 1.0, 1.0])  # at 0, 1/8, ..., 1
+
+    def integrand_at(samples, alphas):
+        return [values[np.rint(alphas * 8).astype(np.int64)][:, np.newaxis]]
+
+    store, made = auto_steps._first_leaves(integrand_at, (1,), 9)
+    quarters = made.leaves
+    np.testing.assert_allclose(quarters.lows, [0.0, 0.25, 0.5, 0.75])
+    np.testing.assert_allclose(auto_steps.bends(quarters.signed_bends(store), False), 0.0)
+    np.testing.assert_allclose(quarters.floors, 1 / 256)
+    np.testing.assert_allclose(quarters.estimates, 1 / 256)
+
+
+@pytest.mark.parametrize("many", [False, True])
+def test_nodes_keep_every_value_as_they_grow(many):
+    """The integrand at each node is stored once, by row, and its sum over the features with
+    it; appending past the capacity moves what is held, unchanged."""
+    rng = np.random.default_rng(91)
+    shapes = [(3, 2, 2), (3, 5)] if many else [(2, 2), (5,)]
+    parts = [[rng.normal(size=(n, *s)) for s in shapes] for n in (4, 1, 9, 30)]
+    store = auto_steps.Nodes(parts[0], many)
+    rows = [np.arange(4)] + [store.append(part) for part in parts[1:]]
+    assert [r.tolist() for r in rows[1:]] == [[4], list(range(5, 14)), list(range(14, 44))]
+    for part, at in zip(parts, rows, strict=True):
+        for expected, got in zip(part, store.at(at[::-1]), strict=True):
+            np.testing.assert_array_equal(got, expected[::-1])
+        np.testing.assert_array_equal(store.sums[at], auto_steps.attribution_sums(part, many))
