@@ -80,11 +80,14 @@ SMOOTH_DECAY = 4.0
 #: quarter, for a smooth one; a half, at a jump).
 SMOOTH_RATIOS = (0.125, 0.375)
 
-#: A leaf whose estimate is this many times what its sample may err is halved twice in one
-#: round (its quarters): at a jump that takes six gradients where two rounds of halving take
-#: four, but each round is a compiled call, which is what costs on small models
-#: far from the tolerance.
-DEEP_SHARE = 4.0
+#: A leaf whose estimate is more than this many times what its sample may err is halved twice
+#: in one round (its quarters). Halving a leaf at a jump halves its estimate, and a round's
+#: halvings aim at leaving half of what is allowed (see :func:`_plan_splits`), so such a leaf
+#: would be halved again next round anyway. Quartering it at once takes six gradients where
+#: two rounds of halving take four, but each round is a compiled call and a pass of numpy
+#: work, which is what costs on small models. (At 4, the earlier threshold, the digits CNN, MLP
+#: and tiny model took a round more at 1e-2 for 1% to 4% fewer gradients, and more time.)
+DEEP_SHARE = 1.0
 
 #: How many standard deviations of the jumps' cancelling sum a feature's error estimate takes
 #: (see :meth:`_JumpSums.estimates`): a Gaussian sum exceeds three of them once in 370 times.

@@ -564,3 +564,17 @@ def test_nodes_keep_every_value_as_they_grow(many):
         for expected, got in zip(part, store.at(at[::-1]), strict=True):
             np.testing.assert_array_equal(got, expected[::-1])
         np.testing.assert_array_equal(store.sums[at], auto_steps.attribution_sums(part, many))
+
+
+def test_the_plan_halves_the_largest_shares_and_quarters_those_above_the_allowance():
+    """Per sample, the leaves with the largest shares are halved until the others hold at most
+    half of what is allowed; a leaf holding more than all of it is quartered (a halving at a
+    jump would leave it above half), where the sample can pay six gradients for it."""
+    group = np.array([0, 1, 0, 2, 1, 0])
+    shares = np.array([0.3, 0.8, 1.5, 3.0, 0.9, 0.1])
+    left = np.array([100, 100, 4])
+    chosen, twice = auto_steps._plan_splits(shares, group, 3, left)
+    # Sample 0: 1.5 halved leaves 0.4 <= 0.5; sample 1: 0.9 leaves 0.8, then 0.8 leaves none.
+    assert chosen.tolist() == [False, True, True, True, True, False]
+    # 3.0 would need six gradients, and sample 2 has four left.
+    assert twice.tolist() == [False, False, True, False, False, False]
