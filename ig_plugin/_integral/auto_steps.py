@@ -330,9 +330,15 @@ def _halve(store: Nodes, leaves: Leaves, errors: np.ndarray, quarters: np.ndarra
         zeros,
     )
     # The signed bends serve everything else: the halves' estimates, the test of smoothness,
-    # the last refinement of Simpson's rule and the jump sums.
-    signed = halves.signed_bends(store)
-    parent_signed = leaves.signed_bends(store)
+    # the last refinement of Simpson's rule and the jump sums. The halves' nodes are the
+    # parent's and the quarter points, each taken from the store once.
+    signed, parent_signed = [], []
+    ends = zip(*(store.at(leaves.nodes[:, i]) for i in range(3)), store.at(quarters), strict=True)
+    for a, m, b, q in ends:
+        rank = a.ndim - 1
+        parent_signed.append(leaves._quarter_widths(rank) * (2.0 * m - a - b))
+        bent = np.stack([2.0 * q[:n] - a - m, 2.0 * q[n:] - m - b], axis=1)
+        signed.append(halves._quarter_widths(rank) * bent.reshape(2 * n, *a.shape[1:]))
     halves_bends = bends(signed, many)
     both = halves_bends.reshape(n, 2, *halves_bends.shape[1:]).sum(axis=1)
     shortfall = np.maximum(errors / SMOOTH_DECAY - both, 0.0)
