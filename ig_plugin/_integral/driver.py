@@ -151,10 +151,11 @@ def integrate(
         return paths.attribute(plans, progress)
 
 
-#: Most bytes of integrand values ``n_steps="auto"`` may hold at once: each sample's pieces keep
-#: the integrand at their nodes (float64, with a K axis for several targets), up to about
-#: ``max_steps`` of them, plus a copy of the path ends per node of a round. Samples are refined
-#: in groups that fit, so memory stays flat as N grows.
+#: Most bytes of integrand values ``n_steps="auto"`` may hold at once: each sample keeps the
+#: integrand at its nodes (float64, with a K axis for several targets), up to ``max_steps`` of
+#: them, in a store that grows by doubling, plus a round's new values and the signed bends of
+#: the pieces it halves. Samples are refined in groups that fit, so memory stays flat as N
+#: grows.
 AUTO_BYTES = 256 * 1024 * 1024
 
 
