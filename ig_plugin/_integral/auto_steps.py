@@ -213,7 +213,7 @@ class Leaves(NamedTuple):
         halves = quarter * (low + 2.0 * middle + high)
         if not self.smooth.any():
             return halves
-        signed = quarter * (2.0 * middle - low - high)
+        signed = quarter * _bent(low, middle, high)
         smooth = self.smooth.reshape(quarter.shape)
         return halves + np.where(smooth, signed / 3.0, 0.0)
 
@@ -222,7 +222,7 @@ class Leaves(NamedTuple):
         trapezoid rule on the halves less the trapezoid rule on the whole leaf."""
         low, middle, high = (store.at(self.nodes[:, i]) for i in range(3))
         return [
-            self._quarter_widths(m.ndim - 1) * (2.0 * m - a - b)
+            self._quarter_widths(m.ndim - 1) * _bent(a, m, b)
             for a, m, b in zip(low, middle, high, strict=True)
         ]
 
@@ -236,6 +236,11 @@ class Leaves(NamedTuple):
         """A quarter of each leaf's width, shaped to multiply values with ``rank`` axes after
         the leaf's."""
         return (0.25 * (self.highs - self.lows)).reshape(-1, *([1] * rank))
+
+
+def _bent(low: np.ndarray, middle: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """``2 f(m) - f(a) - f(b)``: a leaf's signed bend before its quarter width."""
+    return 2.0 * middle - low - high
 
 
 def bends(signed: list[np.ndarray], many: bool) -> np.ndarray:
@@ -336,8 +341,8 @@ def _halve(store: Nodes, leaves: Leaves, errors: np.ndarray, quarters: np.ndarra
     ends = zip(*(store.at(leaves.nodes[:, i]) for i in range(3)), store.at(quarters), strict=True)
     for a, m, b, q in ends:
         rank = a.ndim - 1
-        parent_signed.append(leaves._quarter_widths(rank) * (2.0 * m - a - b))
-        bent = np.stack([2.0 * q[:n] - a - m, 2.0 * q[n:] - m - b], axis=1)
+        parent_signed.append(leaves._quarter_widths(rank) * _bent(a, m, b))
+        bent = np.stack([_bent(a, q[:n], m), _bent(m, q[n:], b)], axis=1)
         signed.append(halves._quarter_widths(rank) * bent.reshape(2 * n, *a.shape[1:]))
     halves_bends = bends(signed, many)
     both = halves_bends.reshape(n, 2, *halves_bends.shape[1:]).sum(axis=1)
