@@ -42,7 +42,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras
 import numpy as np
 from machine import LoadMeter, describe
-from report import _list_table
+from report import _list_table, write_report
 from targets_and_steps import hard_and_easy_batch
 from workloads import WORKLOADS
 
@@ -355,11 +355,7 @@ def main(argv: list[str] | None = None) -> None:
     report: dict[str, Any] = {"machine": describe(), "rows": []}
     for title, make in chosen:
         report["rows"] += measure(title, make, args.repeats)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2) + "\n")
-    rst = render(report)
-    args.output.with_suffix(".rst").write_text(rst)
-    print(rst)
+    write_report(report, args.output, render)
 
 
 if __name__ == "__main__":

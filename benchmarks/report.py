@@ -9,10 +9,20 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).parent / "results"
+
+
+def write_report(report: dict[str, Any], output: Path, render: Callable[..., str]) -> None:
+    """Write ``report`` as JSON to ``output`` and, rendered, as RST next to it; print the RST."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(report, indent=2) + "\n")
+    rst = render(report)
+    output.with_suffix(".rst").write_text(rst)
+    print(rst)
 
 
 def _list_table(title: str, header: list[str], rows: list[list[str]]) -> list[str]:

@@ -32,7 +32,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 import tensorflow as tf
 from machine import LoadMeter, describe
-from report import _list_table
+from report import _list_table, write_report
 
 RESULTS = Path(__file__).parent / "results"
 SHAPES = ((1000, 1), (1000, 16), (4000, 64))
@@ -157,11 +157,7 @@ def main(argv: list[str] | None = None) -> None:
         row = measure(shape, args.ops, args.iterations, args.repeats)
         print(json.dumps(row), flush=True)
         report["rows"].append(row)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2) + "\n")
-    rst = render(report)
-    args.output.with_suffix(".rst").write_text(rst)
-    print(rst)
+    write_report(report, args.output, render)
 
 
 if __name__ == "__main__":
