@@ -86,7 +86,7 @@ SMOOTH_RATIOS = (0.125, 0.375)
 #: would be halved again next round anyway. Quartering it at once takes six gradients where
 #: two rounds of halving take four, but each round is a compiled call and a pass of numpy
 #: work, which is what costs on small models. (At 4, the earlier threshold, the digits CNN, MLP
-#: and tiny model took a round more at 1e-2 for 1% to 4% fewer gradients, and more time.)
+#: and tiny model took a round more at 1e-2 for 1% to 5% fewer gradients, and more time.)
 DEEP_SHARE = 1.0
 
 #: How many standard deviations of the jumps' cancelling sum a feature's error estimate takes
