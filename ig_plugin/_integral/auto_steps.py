@@ -402,6 +402,7 @@ def _first_leaves(
         nodes = made.leaves.nodes
         quarters = np.concatenate([nodes[:, 0] + nodes[:, 1], nodes[:, 1] + nodes[:, 2]]) // 2
         made = _halve(store, made.leaves, made.leaves.estimates, quarters)
+    # The halved leaves never entered the jump sums: the first leaves replace none there.
     return store, made._replace(replaced_signed=[])
 
 
