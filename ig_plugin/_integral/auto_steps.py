@@ -205,17 +205,25 @@ class Leaves(NamedTuple):
         low, middle, high = (store.at(self.nodes[:, i]) for i in range(3))
         return [self._rule(*values) for values in zip(low, middle, high, strict=True)]
 
+    def node_weights(self) -> np.ndarray:
+        """``(n, 3)``: what each leaf's rule weighs the integrand at its low end, middle and high
+        end by. The trapezoid rule on its halves ``T2``, whose error the bend bounds at a jump,
+        weighs them ``h/4 (1, 2, 1)``; where the leaf is smooth, Simpson's rule (which is
+        ``T2 + (T2 - T1) / 3``) weighs them ``h/6 (1, 4, 1)``."""
+        widths = self.highs - self.lows
+        ends = np.where(self.smooth, widths / 6.0, widths / 4.0)
+        middles = np.where(self.smooth, widths * (2.0 / 3.0), widths / 2.0)
+        return np.stack([ends, middles, ends], axis=1)
+
     def _rule(self, low: np.ndarray, middle: np.ndarray, high: np.ndarray) -> np.ndarray:
-        """The leaf's integral from the integrand at its nodes: the trapezoid rule on its halves
-        ``T2``, whose error the bend bounds at a jump, or where the leaf is smooth Simpson's rule,
-        which is ``T2 + (T2 - T1) / 3``."""
-        quarter = self._quarter_widths(low.ndim - 1)
-        halves = quarter * (low + 2.0 * middle + high)
-        if not self.smooth.any():
-            return halves
-        signed = quarter * _bent(low, middle, high)
-        smooth = self.smooth.reshape(quarter.shape)
-        return halves + np.where(smooth, signed / 3.0, 0.0)
+        """The leaf's integral from the integrand at its nodes (see :meth:`node_weights`)."""
+        shape = (-1, *([1] * (low.ndim - 1)))
+        weights = self.node_weights()
+        return (
+            weights[:, 0].reshape(shape) * low
+            + weights[:, 1].reshape(shape) * middle
+            + weights[:, 2].reshape(shape) * high
+        )
 
     def signed_bends(self, store: Nodes) -> list[np.ndarray]:
         """``T2 - T1`` per feature, per attributed tensor ``(n, [K,] *feature_shape)``: the
@@ -634,10 +642,22 @@ def _group_sums(values: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndar
 
 
 def _collect(results: list[np.ndarray], store: Nodes, leaves: Leaves, samples: np.ndarray) -> None:
-    """Write the attributions of finished ``samples`` (sorted): the sums of their leaves."""
-    row = np.searchsorted(samples, leaves.samples)
-    for result, integrals in zip(results, leaves.integrals(store), strict=True):
-        result[samples] = _segment_sums(integrals, row, len(samples))
+    """Write the attributions of finished ``samples`` (sorted): the sums of their leaves' rules,
+    node by node. Neighbouring leaves share their ends, so each node's integrand is read once,
+    weighed by all that the rules of the leaves holding it give it (about two reads per leaf
+    instead of three, and a product per node instead of a rule per leaf)."""
+    held = leaves.nodes.ravel()
+    weights = np.bincount(held, weights=leaves.node_weights().ravel(), minlength=store.size)
+    owners = np.empty(store.size, dtype=np.int64)
+    owners[held] = np.repeat(leaves.samples, 3)
+    rows = np.flatnonzero(np.bincount(held, minlength=store.size))
+    group = np.searchsorted(samples, owners[rows])
+    # By sample before reading the integrand: the segment sums then need no sorted copy of it.
+    order = np.argsort(group, kind="stable")
+    rows, group = rows[order], group[order]
+    for result, values in zip(results, store.at(rows), strict=True):
+        values *= weights[rows].reshape(-1, *([1] * (values.ndim - 1)))
+        result[samples] = _segment_sums(values, group, len(samples))
 
 
 def _segment_sums(values: np.ndarray, row: np.ndarray, n_groups: int) -> np.ndarray:

@@ -473,6 +473,31 @@ def test_the_rules_taken_from_the_bends_are_simpsons_and_the_trapezoids(many):
         )
 
 
+@pytest.mark.parametrize("many", [False, True])
+def test_collect_sums_each_finished_samples_leaf_rules(many):
+    """The attributions written for finished samples are the sums of their leaves' rules
+    (smooth or not), read node by node; other samples' rows are left alone, whatever order the
+    leaves come in."""
+    shapes = [(2, 2, 3), (2, 4)] if many else [(3, 2), (4,)]  # K = 2 with many
+    integrand_at = smooth_integrand(7, shapes, seed=5)
+    store, made = auto_steps._first_leaves(integrand_at, (7, 2) if many else (7,), 9)
+    leaves = made.leaves
+    rng = np.random.default_rng(3)
+    leaves = leaves._replace(smooth=rng.random(len(leaves.samples)) < 0.5)
+    finished = np.array([1, 2, 5])
+    mine = np.isin(leaves.samples, finished)
+    scrambled = leaves.take(rng.permutation(np.flatnonzero(mine)))
+    results = [np.full((7, *values.shape[1:]), -1.0) for values in store.values]
+    auto_steps._collect(results, store, scrambled, finished)
+    for result, integrals in zip(results, leaves.integrals(store), strict=True):
+        for sample in range(7):
+            if sample in finished:
+                expected = integrals[leaves.samples == sample].sum(axis=0)
+                np.testing.assert_allclose(result[sample], expected, rtol=1e-12, atol=1e-15)
+            else:
+                assert (result[sample] == -1.0).all()
+
+
 @pytest.mark.parametrize("dense_owners", [0, 10**6])
 def test_sums_by_owner_in_any_order(monkeypatch, dense_owners):
     """Rows in order (halved leaves) skip the sort; rows out of order are sorted; a product
