@@ -33,7 +33,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from machine import LoadMeter, describe
 from memory import measure_in_fresh_process
-from report import _list_table
+from report import _list_table, write_report
 from timing import explainer, make_case
 from workloads import WORKLOADS
 
@@ -210,11 +210,7 @@ def main(argv: list[str] | None = None) -> None:
         report["sweep"].append(row)
         report["memory"][row["workload"]] = peak_memory(key, n_samples, args.budget_mib * MIB)
         print(json.dumps(row), flush=True)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2) + "\n")
-    rst = render(report)
-    args.output.with_suffix(".rst").write_text(rst)
-    print(rst)
+    write_report(report, args.output, render)
 
 
 if __name__ == "__main__":

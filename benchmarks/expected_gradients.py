@@ -41,6 +41,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 from machine import LoadMeter, describe
+from report import write_report
 
 RESULTS = Path(__file__).parent / "results"
 #: shap batches the draws of one sample at a time, so its gradient batches hold at most N_DRAWS
@@ -267,11 +268,7 @@ def main() -> None:
                 print(json.dumps(memory), flush=True)
     results["busy_cores"] = load.stop()
     results["machine"] = {**describe(), "shap": metadata.version("shap")}
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(results, indent=2) + "\n")
-    table = render(results)
-    args.output.with_suffix(".rst").write_text(table)
-    print(table)
+    write_report(results, args.output, render)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,6 @@ timed. Writes ``benchmarks/results/metrics.{json,rst}``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import time
@@ -47,6 +46,7 @@ import keras
 import numpy as np
 import tensorflow as tf  # noqa: F401  (before torch: the other order crashed beside TF 2.21)
 from machine import LoadMeter, cpu_model, describe
+from report import write_report
 from sklearn.datasets import load_digits
 
 from ig_plugin import IntegratedGradients
@@ -319,11 +319,7 @@ def main() -> None:
             **{name: metadata.version(name) for name in ("torch", "captum", "quantus")},
         },
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(results, indent=2) + "\n")
-    table = render(results)
-    args.output.with_suffix(".rst").write_text(table)
-    print(table)
+    write_report(results, args.output, render)
 
 
 if __name__ == "__main__":

@@ -56,6 +56,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 from machine import LoadMeter, cpu_model, describe
+from report import write_report
 
 RESULTS = Path(__file__).parent / "results"
 N = 32
@@ -367,11 +368,7 @@ def main() -> None:
         "memory": memory,
         "machine": {**describe(), "saliency": metadata.version("saliency")},
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(results, indent=2) + "\n")
-    table = render(results)
-    args.output.with_suffix(".rst").write_text(table)
-    print(table)
+    write_report(results, args.output, render)
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ import numpy as np
 import tensorflow as tf
 from machine import LoadMeter, describe
 from memory import _reset_peak, _status_kib
-from report import _list_table
+from report import _list_table, write_report
 
 from ig_plugin import IntegratedGradients
 from ig_plugin.text import GenerationExplainer
@@ -335,11 +335,7 @@ def main(argv: list[str] | None = None) -> None:
         for case in CASES
         for size in sizes
     ]
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2) + "\n")
-    rst = render(report)
-    args.output.with_suffix(".rst").write_text(rst)
-    print(rst)
+    write_report(report, args.output, render)
 
 
 if __name__ == "__main__":
