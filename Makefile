@@ -145,12 +145,14 @@ benchmark-path-methods: install
 
 # n_steps="auto" against the smallest fixed Gauss-Legendre n_steps that meets the same tolerance,
 # on five models at 1e-2 and 1e-3 (benchmarks/auto_steps.py), and what a small array operation
-# of its rounds costs in numpy and in a compiled tf.while_loop (benchmarks/round_ops.py); about 9
-# minutes. Not in CI. Writes benchmarks/results/{auto_steps,round_ops}.{json,rst}, which
-# docs/steps.rst includes.
+# of its rounds costs in numpy and in a compiled tf.while_loop (benchmarks/round_ops.py), and
+# auto on batches it has not explained before (benchmarks/fresh_inputs.py, which reads the first's
+# committed table); about 11 minutes. Not in CI. Writes
+# benchmarks/results/{auto_steps,round_ops,fresh_inputs}.{json,rst}, which docs/steps.rst includes.
 benchmark-auto-steps: install
 	$(PYTHON) benchmarks/auto_steps.py
 	$(PYTHON) benchmarks/round_ops.py
+	$(PYTHON) benchmarks/fresh_inputs.py
 
 # internal_batch_size="auto" against fixed sizes from 16 to 4,096 on the four workloads, and the
 # peak memory auto adds under a 64 MiB budget; about ten minutes, not in CI. Writes
