@@ -43,7 +43,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras
 import numpy as np
 from machine import LoadMeter, describe
-from report import _list_table, write_report
+from report import _list_table, measured_on, write_report
 from targets_and_steps import hard_and_easy_batch
 from workloads import WORKLOADS
 
@@ -339,8 +339,6 @@ def render(report: dict[str, Any]) -> str:
         ],
         rows,
     )
-    machine = report["machine"]
-    loads = [row["load"] for row in report["rows"]]
     switches = {
         row["model"]: (row["relu_switches_median"], row["relu_switches_max"])
         for row in report["rows"]
@@ -350,11 +348,7 @@ def render(report: dict[str, Any]) -> str:
         f"{model}: median {median:.0f}, at most {most}"
         for model, (median, most) in switches.items()
     )
-    lines.append(
-        f"Measured on {machine['cpu']} ({machine['cores']} cores), TensorFlow "
-        f"{machine['tensorflow']}; other processes kept {min(loads):.2f} to {max(loads):.2f} "
-        f"cores busy during the timed runs. ReLU units switching along a path ({said})."
-    )
+    lines.append(f"{measured_on(report)} ReLU units switching along a path ({said}).")
     return "\n".join(lines) + "\n"
 
 

@@ -38,7 +38,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 from auto_steps import BATCH, RESULTS, TOLERANCES, digits_cnn, digits_mlp
 from machine import LoadMeter, describe
-from report import _list_table, write_report
+from report import _list_table, measured_on, write_report
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "examples"))
 from image_digits import digit_images
@@ -158,14 +158,7 @@ def render(report: dict[str, Any]) -> str:
         ],
         rows,
     )
-    machine = report["machine"]
-    loads = [row["load"] for row in report["rows"]]
-    lines.append(
-        f"Measured on {machine['cpu']} ({machine['cores']} cores), TensorFlow "
-        f"{machine['tensorflow']}; other processes kept {min(loads):.2f} to {max(loads):.2f} "
-        "cores busy during the timed runs."
-    )
-    return "\n".join(lines) + "\n"
+    return "\n".join([*lines, measured_on(report)]) + "\n"
 
 
 def main(argv: list[str] | None = None) -> None:

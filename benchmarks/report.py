@@ -25,6 +25,18 @@ def write_report(report: dict[str, Any], output: Path, render: Callable[..., str
     print(rst)
 
 
+def measured_on(report: dict[str, Any]) -> str:
+    """The sentence under a table whose rows each hold the other processes' ``load``: the CPU,
+    its cores, TensorFlow's version and the least and most load."""
+    machine = report["machine"]
+    loads = [row["load"] for row in report["rows"]]
+    return (
+        f"Measured on {machine['cpu']} ({machine['cores']} cores), TensorFlow "
+        f"{machine['tensorflow']}; other processes kept {min(loads):.2f} to {max(loads):.2f} "
+        "cores busy during the timed runs."
+    )
+
+
 def _list_table(title: str, header: list[str], rows: list[list[str]]) -> list[str]:
     lines = [f".. list-table:: {title}", "   :header-rows: 1", ""]
     for row in [header, *rows]:
