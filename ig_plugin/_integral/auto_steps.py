@@ -169,8 +169,8 @@ class Leaves(NamedTuple):
     totals
         Shaped like ``floors``: the sum over the features of the leaf's integral (kept, for
         the completeness gaps). The rules are linear, so it comes from the nodes' sums over the
-        features (:attr:`Nodes.sums`), without the leaf's integral per feature, which is only
-        needed when its sample is done (:meth:`integrals`).
+        features (:attr:`Nodes.sums`), without the leaf's integral per feature: a sample's
+        integrals per feature are summed only when it is done (:func:`_collect`).
     """
 
     samples: np.ndarray
