@@ -35,8 +35,9 @@ from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import auto_steps
 import numpy as np
-from auto_steps import BATCH, RESULTS, TOLERANCES, digits_cnn, digits_mlp
+from auto_steps import BATCH, RESULTS, TOLERANCES
 from machine import LoadMeter, describe
 from report import _list_table, measured_on, write_report
 
@@ -45,9 +46,11 @@ from image_digits import digit_images
 
 from ig_plugin import IntegratedGradients
 
+# auto_steps.py's models and titles (the titles find the fixed counts in its table).
 MODELS = {
-    "digits CNN, 8x8x1 (48 images)": digits_cnn,
-    "digits ReLU MLP, 64 features (96 images)": digits_mlp,
+    title: make
+    for title, make in auto_steps.MODELS.items()
+    if make in (auto_steps.digits_cnn, auto_steps.digits_mlp)
 }
 
 
@@ -88,25 +91,22 @@ def measure(title: str, make) -> list[dict[str, Any]]:
         fixed = IntegratedGradients(model, n_steps=n_steps, internal_batch_size=BATCH)
         auto.explain(X, target=target)
         fixed.explain(X, target=target)
-        same: dict[str, list[float]] = {"auto": [], "fixed": []}
-        fresh: dict[str, list[float]] = {"auto": [], "fixed": []}
-        # Auto's time per gradient: on the same batch, on a fresh batch, and on that batch again.
-        per_gradient: dict[str, list[float]] = {"same": [], "fresh": [], "again": []}
+        # Auto on the same batch, on a fresh batch and on that batch again; the fixed rule on
+        # the first two.
+        auto_s: dict[str, list[float]] = {"same": [], "fresh": [], "again": []}
+        per_gradient: dict[str, list[float]] = {kind: [] for kind in auto_s}
+        fixed_s: dict[str, list[float]] = {"same": [], "fresh": []}
         load = LoadMeter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             for batch, classes in batches:
-                for kind, inputs, targets in (
-                    ("same", X, target),
-                    ("fresh", batch, classes),
-                    ("again", batch, classes),
-                ):
-                    seconds, explanation = _timed(auto, inputs, targets)
+                inputs = {"same": (X, target), "fresh": (batch, classes), "again": (batch, classes)}
+                for kind, (x, t) in inputs.items():
+                    seconds, explanation = _timed(auto, x, t)
+                    auto_s[kind].append(seconds)
                     per_gradient[kind].append(seconds / explanation.n_steps.sum())
-                    if kind != "again":
-                        (same if kind == "same" else fresh)["auto"].append(seconds)
-                same["fixed"].append(_timed(fixed, X, target)[0])
-                fresh["fixed"].append(_timed(fixed, batch, classes)[0])
+                for kind in fixed_s:
+                    fixed_s[kind].append(_timed(fixed, *inputs[kind])[0])
         median = statistics.median
         rows.append(
             {
@@ -114,10 +114,10 @@ def measure(title: str, make) -> list[dict[str, Any]]:
                 "tolerance": tolerance,
                 "fixed_n_steps": n_steps,
                 "fresh_batches": len(batches),
-                "auto_same_s": median(same["auto"]),
-                "fixed_same_s": median(same["fixed"]),
-                "auto_fresh_s": median(fresh["auto"]),
-                "fixed_fresh_s": median(fresh["fixed"]),
+                "auto_same_s": median(auto_s["same"]),
+                "fixed_same_s": median(fixed_s["same"]),
+                "auto_fresh_s": median(auto_s["fresh"]),
+                "fixed_fresh_s": median(fixed_s["fresh"]),
                 **{
                     f"auto_us_per_gradient_{kind}": median(values) * 1e6
                     for kind, values in per_gradient.items()

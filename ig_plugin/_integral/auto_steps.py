@@ -655,8 +655,9 @@ def _collect(results: list[np.ndarray], store: Nodes, leaves: Leaves, samples: n
     # By sample before reading the integrand: the segment sums then need no sorted copy of it.
     order = np.argsort(group, kind="stable")
     rows, group = rows[order], group[order]
+    weights = weights[rows]
     for result, values in zip(results, store.at(rows), strict=True):
-        values *= weights[rows].reshape(-1, *([1] * (values.ndim - 1)))
+        values *= weights.reshape(-1, *([1] * (values.ndim - 1)))
         result[samples] = _segment_sums(values, group, len(samples))
 
 
