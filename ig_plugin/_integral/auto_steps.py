@@ -96,15 +96,16 @@ JUMP_SIGMAS = 3.0
 
 
 #: ``integrand_at(samples, alphas)``: per attributed tensor, ``(x - x') * grad F`` at path
-#: position ``alphas[i]`` of sample ``samples[i]`` (an index into X), float64,
-#: ``(n, [K,] *feature_shape)``.
+#: position ``alphas[i]`` of sample ``samples[i]`` (an index into X), ``(n, [K,]
+#: *feature_shape)``, in a floating dtype of at least 32 bits (the gradients', float32 for most
+#: models). The work per feature stays in that dtype; sums over the features are float64.
 IntegrandAt = Callable[[np.ndarray, np.ndarray], list[np.ndarray]]
 
 
 class Nodes:
     """The integrand at every node of a group's paths, each node once: per attributed tensor
-    ``(rows, [K,] *feature_shape)`` (float64), and its sum over every tensor's features
-    ``(rows,)`` or ``(rows, K)``. Leaves hold their nodes' rows.
+    ``(rows, [K,] *feature_shape)`` (in the integrand's dtype), and its sum over every tensor's
+    features ``(rows,)`` or ``(rows, K)`` (float64). Leaves hold their nodes' rows.
 
     A halving's two new nodes are appended; the parent's three are the halves' too, and stay
     where they are. So the leaves' bookkeeping (choosing, moving, dropping them) moves row
@@ -201,7 +202,7 @@ class Leaves(NamedTuple):
 
     def integrals(self, store: Nodes) -> list[np.ndarray]:
         """Each leaf's integral per feature, per attributed tensor ``(n, [K,] *feature_shape)``
-        (float64)."""
+        (float64: the tests' reference)."""
         low, middle, high = (store.at(self.nodes[:, i]) for i in range(3))
         return [self._rule(*values) for values in zip(low, middle, high, strict=True)]
 
@@ -230,7 +231,7 @@ class Leaves(NamedTuple):
         trapezoid rule on the halves less the trapezoid rule on the whole leaf."""
         low, middle, high = (store.at(self.nodes[:, i]) for i in range(3))
         return [
-            self._quarter_widths(m.ndim - 1) * _bent(a, m, b)
+            self._quarter_widths(m.ndim - 1, m.dtype) * _bent(a, m, b)
             for a, m, b in zip(low, middle, high, strict=True)
         ]
 
@@ -240,10 +241,10 @@ class Leaves(NamedTuple):
         smooth = self.smooth.reshape(-1, *([1] * (self.floors.ndim - 1)))
         return np.where(smooth, self.smooth_errors, np.maximum(bends, self.floors))
 
-    def _quarter_widths(self, rank: int) -> np.ndarray:
+    def _quarter_widths(self, rank: int, dtype: np.dtype) -> np.ndarray:
         """A quarter of each leaf's width, shaped to multiply values with ``rank`` axes after
-        the leaf's."""
-        return (0.25 * (self.highs - self.lows)).reshape(-1, *([1] * rank))
+        the leaf's, in their ``dtype`` (a float64 factor would make float64 copies of them)."""
+        return (0.25 * (self.highs - self.lows)).astype(dtype).reshape(-1, *([1] * rank))
 
 
 def _bent(low: np.ndarray, middle: np.ndarray, high: np.ndarray) -> np.ndarray:
@@ -349,9 +350,9 @@ def _halve(store: Nodes, leaves: Leaves, errors: np.ndarray, quarters: np.ndarra
     ends = zip(*(store.at(leaves.nodes[:, i]) for i in range(3)), store.at(quarters), strict=True)
     for a, m, b, q in ends:
         rank = a.ndim - 1
-        parent_signed.append(leaves._quarter_widths(rank) * _bent(a, m, b))
+        parent_signed.append(leaves._quarter_widths(rank, a.dtype) * _bent(a, m, b))
         bent = np.stack([_bent(a, q[:n], m), _bent(m, q[n:], b)], axis=1)
-        signed.append(halves._quarter_widths(rank) * bent.reshape(2 * n, *a.shape[1:]))
+        signed.append(halves._quarter_widths(rank, a.dtype) * bent.reshape(2 * n, *a.shape[1:]))
     halves_bends = bends(signed, many)
     both = halves_bends.reshape(n, 2, *halves_bends.shape[1:]).sum(axis=1)
     shortfall = np.maximum(errors / SMOOTH_DECAY - both, 0.0)
@@ -446,15 +447,16 @@ def integrate_auto(
     Returns
     -------
     attributions, n_steps, error_estimates
-        Per attributed tensor the attributions (float64); the gradient evaluations each sample
-        took, ``(N,)``; and the error estimates, shaped like ``allowed_errors`` (above them
-        for the samples that reached ``max_steps``: see :func:`warn_if_unmet`).
+        Per attributed tensor the attributions (in the integrand's dtype); the gradient
+        evaluations each sample took, ``(N,)``; and the error estimates, shaped like
+        ``allowed_errors`` (above them for the samples that reached ``max_steps``: see
+        :func:`warn_if_unmet`).
     """
     n_samples = len(changes)
     first_steps = first_round_steps(max_steps)
     store, first = _first_leaves(integrand_at, changes.shape, first_steps)
     pool = _Pool(first.leaves)
-    results = [np.zeros((n_samples, *values.shape[1:])) for values in store.values]
+    results = [np.zeros((n_samples, *v.shape[1:]), dtype=v.dtype) for v in store.values]
     jumps = _JumpSums(results, first)
     n_steps = np.full(n_samples, first_steps, dtype=np.int64)
     estimates = np.zeros(allowed_errors.shape)
@@ -528,7 +530,9 @@ class _JumpSums:
         counted = np.flatnonzero(rough) if not rough.all() else slice(None)
         owners, row = np.unique(leaves.samples[counted], return_inverse=True)
         for sums, bent in zip(self._sums, signed, strict=True):
-            flat = bent.reshape(len(rough), -1)[counted]
+            # In float64: a leaf is counted in with one round's leaves and out with another's,
+            # and float32 sums would leave the difference of their roundings behind.
+            flat = bent.reshape(len(rough), -1)[counted].astype(np.float64)
             # Each sum by itself: a stacked copy of the three cost as much as the sums.
             parts = (np.abs(flat), flat, np.square(flat))
             for part, by_owner in enumerate(_sums_by_owner(parts, row, len(owners))):
@@ -657,7 +661,7 @@ def _collect(results: list[np.ndarray], store: Nodes, leaves: Leaves, samples: n
     rows, group = rows[order], group[order]
     weights = weights[rows]
     for result, values in zip(results, store.at(rows), strict=True):
-        values *= weights.reshape(-1, *([1] * (values.ndim - 1)))
+        values *= weights.astype(values.dtype).reshape(-1, *([1] * (values.ndim - 1)))
         result[samples] = _segment_sums(values, group, len(samples))
 
 

@@ -141,6 +141,50 @@ def test_a_relu_network_against_its_closed_form(tolerance):
     )
 
 
+def test_a_float32_integrand_is_refined_as_its_float64_copy():
+    # The work per feature stays in the integrand's dtype (float32 for most models); the sums
+    # that decide the steps are float64. Rounding the bends in float32 must not move a decision.
+    integrand_at, exact = steps(30, 6, seed=71)
+
+    def in_float32(samples, alphas):
+        return [v.astype(np.float32) for v in integrand_at(samples, alphas)]
+
+    def in_float64(samples, alphas):
+        return [v.astype(np.float32).astype(np.float64) for v in integrand_at(samples, alphas)]
+
+    changes = exact.sum(axis=1)
+    allowed = 1e-3 * np.abs(changes)
+    runs = [
+        integrate_auto(f, changes, np.zeros(30), allowed, max_steps=4096)
+        for f in (in_float32, in_float64)
+    ]
+    (single,), single_steps, single_estimates = runs[0]
+    (double,), double_steps, double_estimates = runs[1]
+    assert single.dtype == np.float32 and double.dtype == np.float64
+    assert single_estimates.dtype == np.float64
+    np.testing.assert_array_equal(single_steps, double_steps)
+    np.testing.assert_allclose(single, double, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(single_estimates, double_estimates, rtol=1e-4)
+
+
+def test_a_float64_model_keeps_float64_precision():
+    # A tolerance far below float32's rounding: met only if the bookkeeping stays in float64.
+    inputs = keras.Input((4,), dtype="float64")
+    hidden = keras.layers.Dense(8, activation="tanh", dtype="float64")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(1, dtype="float64")(hidden))
+    set_seeded_weights(model, seed=72)
+    X64 = seeded_floats((6, 4), seed=73).astype(np.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no sample may stop at max_steps unmet
+        explanation = IntegratedGradients(
+            model, n_steps="auto", tolerance=1e-10, max_steps=4096
+        ).explain(X64, baselines=0.0)
+    assert explanation.attributions[0].dtype == np.float64
+    changes = explanation.attributions[0].sum(axis=1) - explanation.deltas
+    assert (np.abs(explanation.deltas) <= 1e-10 * np.abs(changes)).all()
+    assert (explanation.error_estimates <= 1e-10 * np.abs(changes)).all()
+
+
 def test_a_sample_gets_the_same_steps_alone_as_in_a_batch():
     model, _ = relu_network(seed=75)
     X = seeded_floats((10, 3), seed=74) * 3
