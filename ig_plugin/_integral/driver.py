@@ -152,10 +152,11 @@ def integrate(
 
 
 #: Most bytes of integrand values ``n_steps="auto"`` may hold at once: each sample keeps the
-#: integrand at its nodes (float64, with a K axis for several targets), up to ``max_steps`` of
-#: them, in a store that grows by doubling, plus a round's new values and the signed bends of
-#: the pieces it halves. Samples are refined in groups that fit, so memory stays flat as N
-#: grows.
+#: integrand at its nodes (with a K axis for several targets), up to ``max_steps`` of them, in a
+#: store that grows by doubling, plus a round's new values and the signed bends of the pieces it
+#: halves. Samples are refined in groups that fit, so memory stays flat as N grows. A value is
+#: counted at 8 bytes, a float64 model's: a float32 model's store takes half of that, which
+#: leaves room for its float64 jump sums and estimates.
 AUTO_BYTES = 256 * 1024 * 1024
 
 
