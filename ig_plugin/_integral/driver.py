@@ -190,7 +190,7 @@ def _integrand(paths: Paths, update: Callable[[int], object] | None) -> Integran
         many = paths.rule.many
         # In the gradients' own precision (at least float32): the integrand is no more precise
         # than they are, and float64 copies doubled the memory that auto's numpy work passes
-        # over (a sixth of its time on the digits MLP).
+        # over (about a quarter of its time on the digits MLP).
         products = [
             (diff[:, np.newaxis] if many else diff) * grad
             for diff, grad in zip(differences, grads, strict=True)
