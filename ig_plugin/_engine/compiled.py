@@ -442,6 +442,8 @@ class CompiledModel:
             k = rule.n_targets if rule.many else None
             grads, scalars = self._raw(span, chunk, call, rule.kind, k)
             parts.append(([g.numpy() for g in grads], scalars.numpy()))
+        if len(parts) == 1:  # most calls: no copy
+            return parts[0]
         gradients = [np.concatenate(column) for column in zip(*(p[0] for p in parts), strict=True)]
         return gradients, np.concatenate([p[1] for p in parts])
 
@@ -488,4 +490,4 @@ class CompiledModel:
             span = self._span((), (), inputs, per_point, target, rows)
             chunk = tuple(tf.convert_to_tensor(p[rows]) for p in points)
             parts.append(self._scores(span, chunk, call, rule.kind, rule.many).numpy())
-        return np.concatenate(parts)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
