@@ -144,13 +144,16 @@ benchmark-path-methods: install
 	$(PYTHON) benchmarks/path_methods.py
 
 # n_steps="auto" against the smallest fixed Gauss-Legendre n_steps that meets the same tolerance,
-# on five models at 1e-2 and 1e-3 (benchmarks/auto_steps.py), and what a small array operation
-# of its rounds costs in numpy and in a compiled tf.while_loop (benchmarks/round_ops.py), and
+# on five models at 1e-2 and 1e-3 and on two wider digits MLPs (benchmarks/auto_steps.py, with
+# --wider), what a small array operation of its rounds costs in numpy and in a compiled
+# tf.while_loop (benchmarks/round_ops.py), and
 # auto on batches it has not explained before (benchmarks/fresh_inputs.py, which reads the first's
-# committed table); about 11 minutes. Not in CI. Writes
-# benchmarks/results/{auto_steps,round_ops,fresh_inputs}.{json,rst}, which docs/steps.rst includes.
+# committed table); about 14 minutes. Not in CI. Writes
+# benchmarks/results/{auto_steps,auto_steps_wider,round_ops,fresh_inputs}.{json,rst}, which
+# docs/steps.rst includes.
 benchmark-auto-steps: install
 	$(PYTHON) benchmarks/auto_steps.py
+	$(PYTHON) benchmarks/auto_steps.py --wider
 	$(PYTHON) benchmarks/round_ops.py
 	$(PYTHON) benchmarks/fresh_inputs.py
 

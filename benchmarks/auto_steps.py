@@ -20,10 +20,15 @@ sigmoid unit whose threshold only 10 of 200 samples' paths cross). For each mode
 - on the ReLU models, how many ReLU units switch along each path (their on/off pattern compared
   at 512 points): what makes the integrand rough.
 
-    python benchmarks/auto_steps.py [--repeats 5] [--output results/auto_steps.json]
+With ``--wider``, the same on two wider ReLU MLPs trained on the digits (hidden layers of 512
+and 256 units, and of 1,024 and 512): gradients several times as dear as the digits MLP's,
+and more units to switch along each path.
 
-Writes the JSON and an RST table (docs/steps.rst includes it) next to it. About 8 minutes on
-two cores.
+    python benchmarks/auto_steps.py [--repeats 5] [--wider] [--models 0,2] [--output PATH]
+
+Writes the JSON (by default ``results/auto_steps.json``, or ``results/auto_steps_wider.json``
+with ``--wider``) and an RST table next to it (docs/steps.rst includes both). About 8 minutes
+on two cores, and 3 more with ``--wider``.
 """
 
 from __future__ import annotations
@@ -83,14 +88,22 @@ def _trained_on_digits(
 
 def digits_mlp() -> tuple[keras.Model, np.ndarray, np.ndarray]:
     """A ReLU MLP (64-128-64-10) trained for a few seconds on the flattened digits."""
-    images = digit_images()[0]
-    keras.utils.set_random_seed(0)
-    layers = [
-        keras.layers.Dense(128, activation="relu"),
-        keras.layers.Dense(64, activation="relu"),
-        keras.layers.Dense(10, activation="softmax"),
-    ]
-    return _trained_on_digits(layers, images.reshape(len(images), -1), epochs=30, n_explained=96)
+    return digits_mlp_of((128, 64))()
+
+
+def digits_mlp_of(widths: tuple[int, ...]):
+    """A maker of a ReLU MLP on the flattened digits with hidden layers of ``widths`` units,
+    trained for a few seconds (30 epochs), and its first 96 test images."""
+
+    def make() -> tuple[keras.Model, np.ndarray, np.ndarray]:
+        images = digit_images()[0]
+        keras.utils.set_random_seed(0)
+        layers = [keras.layers.Dense(width, activation="relu") for width in widths]
+        layers.append(keras.layers.Dense(10, activation="softmax"))
+        flat = images.reshape(len(images), -1)
+        return _trained_on_digits(layers, flat, epochs=30, n_explained=96)
+
+    return make
 
 
 def digits_cnn_32() -> tuple[keras.Model, np.ndarray, np.ndarray]:
@@ -128,6 +141,14 @@ MODELS = {
     "digits CNN, 32x32x1, two convolutions (24 images)": digits_cnn_32,
     "small CNN, 28x28x1, seeded weights (24 images)": small_cnn,
     "tiny smooth model, 16 features (200 samples)": tiny_smooth,
+}
+
+
+#: ``--wider``: the digits MLP made wider, to see whether dearer gradients make auto win at
+#: 1e-2 (they do not: more units switch, and a fixed rule's errors cancel over more jumps).
+WIDER_MODELS = {
+    "digits ReLU MLP, 64-512-256-10 (96 images)": digits_mlp_of((512, 256)),
+    "digits ReLU MLP, 64-1024-512-10 (96 images)": digits_mlp_of((1024, 512)),
 }
 
 
@@ -355,14 +376,22 @@ def render(report: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--models", default=",".join(str(i) for i in range(len(MODELS))))
-    parser.add_argument("--output", type=Path, default=RESULTS / "auto_steps.json")
+    parser.add_argument("--models", help="indices into the models, comma-separated; all")
+    parser.add_argument(
+        "--wider",
+        action="store_true",
+        help="measure the wider digits MLPs instead (default output results/auto_steps_wider.json)",
+    )
+    parser.add_argument("--output", type=Path)
     args = parser.parse_args(argv)
-    chosen = [list(MODELS.items())[int(i)] for i in args.models.split(",")]
+    models = WIDER_MODELS if args.wider else MODELS
+    output = args.output or RESULTS / ("auto_steps_wider.json" if args.wider else "auto_steps.json")
+    indices = args.models.split(",") if args.models else range(len(models))
+    chosen = [list(models.items())[int(i)] for i in indices]
     report: dict[str, Any] = {"machine": describe(), "rows": []}
     for title, make in chosen:
         report["rows"] += measure(title, make, args.repeats)
-    write_report(report, args.output, render)
+    write_report(report, output, render)
 
 
 if __name__ == "__main__":
