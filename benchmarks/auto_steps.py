@@ -40,6 +40,7 @@ import statistics
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +92,9 @@ def digits_mlp() -> tuple[keras.Model, np.ndarray, np.ndarray]:
     return digits_mlp_of((128, 64))()
 
 
-def digits_mlp_of(widths: tuple[int, ...]):
+def digits_mlp_of(
+    widths: tuple[int, ...],
+) -> Callable[[], tuple[keras.Model, np.ndarray, np.ndarray]]:
     """A maker of a ReLU MLP on the flattened digits with hidden layers of ``widths`` units,
     trained for a few seconds (30 epochs), and its first 96 test images."""
 
@@ -144,8 +147,8 @@ MODELS = {
 }
 
 
-#: ``--wider``: the digits MLP made wider, to see whether dearer gradients make auto win at
-#: 1e-2 (they do not: more units switch, and a fixed rule's errors cancel over more jumps).
+#: ``--wider``: the digits MLP made wider, its gradients dearer and more of its units switching
+#: along each path (docs/steps.rst says what that does to auto at 1e-2 and 1e-3).
 WIDER_MODELS = {
     "digits ReLU MLP, 64-512-256-10 (96 images)": digits_mlp_of((512, 256)),
     "digits ReLU MLP, 64-1024-512-10 (96 images)": digits_mlp_of((1024, 512)),
@@ -376,7 +379,7 @@ def render(report: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--models", help="indices into the models, comma-separated; all")
+    parser.add_argument("--models", help="indices into the models, comma-separated (default: all)")
     parser.add_argument(
         "--wider",
         action="store_true",
