@@ -65,7 +65,7 @@ $(ALIBI_RUNTIME): | $(PYTHON)
 	$(PYTHON) -m pip install -q --no-deps --target $(ALIBI_RUNTIME) "mlserver-alibi-explain==1.6.1"
 
 # One served request of 1 and 32 samples on workload 1: ig_plugin's MLServer runtime against
-# in-process and against the alibi runtime; about 6 minutes. Writes benchmarks/results/serving.*.
+# in-process and against the alibi runtime; about 2 minutes. Writes benchmarks/results/serving.*.
 benchmark-serving: install $(ALIBI_RUNTIME)
 	PYTHONPATH=$(ALIBI_RUNTIME) $(PYTHON) benchmarks/serving.py
 
