@@ -25,8 +25,8 @@ MLServer; 1: MLServer's default, one worker process). The first request to each 
 server is ready is timed apart (targets: within 2x of later ones; served / in-process <= 1.3 at
 32 samples). Then the runners take turns, so a change of machine load falls on all of them.
 Before the servers start, the in-process explainer gets the runtime's warm-up (zero inputs of 1
-and 2 samples) and its first explanation of 32 samples is timed: the part of a served first
-request's extra time that is the explanation's own.
+and 2 samples) and its first explanation of the largest size (32 samples) is timed: the part
+of a served first request's extra time that is the explanation's own.
 
 Prints the tables, writes ``benchmarks/results/serving.json`` and ``serving.rst`` (the deploying
 page of the docs includes the latter).
