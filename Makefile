@@ -6,9 +6,10 @@ STACKS ?= .stacks
 TF_REQUIREMENT ?= tensorflow-cpu>=2.14
 # The extras of ig_plugin that `make install` puts in VENV: the dev tools, Ray Data
 # (ig_plugin[ray]), MLServer (ig_plugin[serve]) and the V2 clients its tests use
-# (ig_plugin[serve-clients]), so that `make test` runs the Ray and server tests too. The two extra
-# Keras stacks leave them out; those tests skip there.
-EXTRAS ?= dev,ray,serve,serve-clients,xrai,pair
+# (ig_plugin[serve-clients]), so that `make test` runs the Ray and server tests too, and numba
+# (ig_plugin[fast]), so that n_steps="auto" runs its compiled rounds. The two extra Keras stacks
+# leave them out; those tests skip there, and auto runs its numpy rounds.
+EXTRAS ?= dev,ray,serve,serve-clients,xrai,pair,fast
 PYTHON := $(VENV)/bin/python
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 

@@ -22,6 +22,7 @@ from ig_plugin._engine.memory import BatchSize, PointCost
 from ig_plugin._engine.plans import SpanPlans
 from ig_plugin._engine.progress import reporting
 from ig_plugin._engine.spans import attribute_in_spans, sample_spans, span_length
+from ig_plugin._integral import fused_refinement
 from ig_plugin._integral.auto_steps import IntegrandAt, integrate_auto, warn_if_unmet
 from ig_plugin._request.forward_kwargs import ForwardKwargs
 from ig_plugin._request.request import ModelCall
@@ -217,13 +218,15 @@ def integrate_refined(
     """
     allowed = tolerance * np.maximum(np.abs(changes), 1e-12)
     group = auto_group_length(paths, max_steps)
+    # The same rounds, their host work compiled where numba is installed.
+    refine = fused_refinement.integrate_auto if fused_refinement.available() else integrate_auto
     parts = []
     with tqdm(disable=not show_progress, desc="IG (auto)", unit="point") as bar:
         for first, stop in sample_spans(paths.n_rows, group):
             rows = np.arange(first, stop)
             some = paths if stop - first == paths.n_rows else paths.subset(rows)
             parts.append(
-                integrate_auto(
+                refine(
                     _integrand(some, bar.update if show_progress else None),
                     changes[rows],
                     rounding[rows],
