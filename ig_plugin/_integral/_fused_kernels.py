@@ -2,7 +2,11 @@
 is used).
 
 Every array of integrand values is ``(rows, K, features)``; per-leaf and per-sample quantities
-are ``(n, K)``. What each quantity means is documented in :mod:`ig_plugin._integral.auto_steps`
+are ``(n, K)``. The leaves live in a pool, the fields of
+:class:`~ig_plugin._integral.auto_steps.Leaves` (passed one by one, in its order, then ``alive``)
+with room to grow: rows ``[0, size)`` are in use, and ``alive`` marks the leaves among them (not
+halved, their sample not finished). A halving writes its left half over its parent and appends
+the rest. What each quantity means is documented in :mod:`ig_plugin._integral.auto_steps`
 (:class:`~ig_plugin._integral.auto_steps.Leaves`, :func:`~ig_plugin._integral.auto_steps._halve`,
 :meth:`~ig_plugin._integral.auto_steps._JumpSums.estimates`,
 :func:`~ig_plugin._integral.auto_steps._plan_splits`); the comments here say only how the loops
@@ -17,7 +21,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
 def node_sums(values, sums, start, stop):
     """``sums[r, k]``: the sum over the features of ``values[r, k]``, for ``start <= r < stop``."""
     for r in range(start, stop):
@@ -46,134 +50,174 @@ def _count(jumps, sample, k, f, bend, sign):
     jumps[sample, 2, k, f] += sign * bend * bend
 
 
-@njit(cache=True, nogil=True)
-def whole_leaves(values, sums, lows, highs, nodes, samples, jumps, count_in):
-    """Leaves that no halving made (the whole paths of the first round): their floors, smooth
-    flags, smooth errors (all zero or False), estimates (their bends), excess (zero) and totals;
-    counted in ``jumps`` where ``count_in``."""
-    n, n_targets, n_features = len(lows), values.shape[1], values.shape[2]
-    zeros = np.zeros((n, n_targets))
-    estimates = np.zeros((n, n_targets))
-    totals = np.zeros((n, n_targets))
-    for i in range(n):
-        a, m, b = nodes[i, 0], nodes[i, 1], nodes[i, 2]
-        width = highs[i] - lows[i]
+@njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+def whole_leaves(values, sums, n_nodes, pool, jumps, count_in):
+    """Pool rows ``[0, N)``: each sample's whole path, a leaf that no halving made, from its
+    first ``n_nodes`` nodes (store rows ``[s * n_nodes, (s + 1) * n_nodes)``); its estimate is
+    its bend, and it joins the jump sums where ``count_in``."""
+    samples, lows, highs, nodes, floors, smooth, smooth_errors, estimates, excess, totals, alive = (
+        pool
+    )
+    n_targets, n_features = values.shape[1], values.shape[2]
+    for s in range(jumps.shape[0]):
+        a, m, b = s * n_nodes, s * n_nodes + n_nodes // 2, (s + 1) * n_nodes - 1
+        samples[s], lows[s], highs[s], smooth[s], alive[s] = s, 0.0, 1.0, False, True
+        nodes[s, 0], nodes[s, 1], nodes[s, 2] = a, m, b
         for k in range(n_targets):
             bend = 0.0
             for f in range(n_features):
-                signed = 0.25 * width * (2.0 * values[m, k, f] - values[a, k, f] - values[b, k, f])
+                signed = 0.25 * (2.0 * values[m, k, f] - values[a, k, f] - values[b, k, f])
                 bend += abs(signed)
                 if count_in:
-                    _count(jumps, samples[i], k, f, signed, 1.0)
-            estimates[i, k] = bend
-            totals[i, k] = _rule(sums, a, m, b, width, False, k)
-    return zeros, np.zeros(n, dtype=np.bool_), zeros.copy(), estimates, zeros.copy(), totals
+                    _count(jumps, s, k, f, signed, 1.0)
+            floors[s, k], smooth_errors[s, k], excess[s, k] = 0.0, 0.0, 0.0
+            estimates[s, k] = bend
+            totals[s, k] = _rule(sums, a, m, b, 1.0, False, k)
+
+
+@njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+def _halve_into(
+    values,
+    sums,
+    pool,
+    jumps,
+    parent,
+    q1,
+    q2,
+    left_row,
+    right_row,
+    count_out,
+    count_in,
+    constants,
+    buffers,
+):
+    """Halve the leaf in pool row ``parent``, with the integrand at its quarter points in store
+    rows ``q1`` and ``q2``, into pool rows ``left_row`` (which may be ``parent``) and
+    ``right_row``. The parent leaves the jump sums where ``count_out`` (if it was in them: not
+    smooth), its halves join them where ``count_in`` (if they are not smooth). ``constants``:
+    :data:`~ig_plugin._integral.auto_steps.SMOOTH_DECAY` and the two
+    :data:`~ig_plugin._integral.auto_steps.SMOOTH_RATIOS`; ``buffers``: room for one leaf's
+    signed bends and sums."""
+    samples, lows, highs, nodes, floors, smooth, smooth_errors, estimates, excess, totals, alive = (
+        pool
+    )
+    smooth_decay, smooth_low, smooth_high = constants
+    parents, lefts, rights, per_target = buffers
+    n_targets, n_features = values.shape[1], values.shape[2]
+    # The parent's fields first: its left half may take its row.
+    a, m, b = nodes[parent, 0], nodes[parent, 1], nodes[parent, 2]
+    sample, low_end, high_end = samples[parent], lows[parent], highs[parent]
+    width = high_end - low_end
+    parent_width, half_width = 0.25 * width, 0.125 * width
+    for k in range(n_targets):
+        parent_bend, left_bend, right_bend, refinement = 0.0, 0.0, 0.0, 0.0
+        for f in range(n_features):
+            low, middle, high = values[a, k, f], values[m, k, f], values[b, k, f]
+            bent = parent_width * (2.0 * middle - low - high)
+            left = half_width * (2.0 * values[q1, k, f] - low - middle)
+            right = half_width * (2.0 * values[q2, k, f] - middle - high)
+            parents[k, f], lefts[k, f], rights[k, f] = bent, left, right
+            parent_bend += abs(bent)
+            left_bend += abs(left)
+            right_bend += abs(right)
+            refinement += abs(bent - 4.0 * (left + right))
+        per_target[0, k], per_target[1, k], per_target[2, k] = parent_bend, left_bend, right_bend
+        per_target[3, k] = refinement / 6.0
+        per_target[4, k] = estimates[parent, k]  # the parent's error estimate
+    if count_out and not smooth[parent]:
+        for k in range(n_targets):
+            for f in range(n_features):
+                _count(jumps, sample, k, f, parents[k, f], -1.0)
+    # Smooth: the halves bend a quarter as much as the parent (for every target).
+    is_smooth = True
+    for k in range(n_targets):
+        both = per_target[1, k] + per_target[2, k]
+        ratio = both / per_target[0, k] if per_target[0, k] > 0.0 else 0.0
+        if not (smooth_low <= ratio <= smooth_high):
+            is_smooth = False
+    middle_point = 0.5 * (low_end + high_end)
+    for side in range(2):
+        row = left_row if side == 0 else right_row
+        first, second, third = (a, q1, m) if side == 0 else (m, q2, b)
+        nodes[row, 0], nodes[row, 1], nodes[row, 2] = first, second, third
+        samples[row], smooth[row], alive[row] = sample, is_smooth, True
+        lows[row] = low_end if side == 0 else middle_point
+        highs[row] = middle_point if side == 0 else high_end
+        for k in range(n_targets):
+            bend = per_target[1 + side, k]
+            both = per_target[1, k] + per_target[2, k]
+            floors[row, k] = 0.5 * max(per_target[4, k] / smooth_decay - both, 0.0)
+            smooth_errors[row, k] = per_target[3, k]
+            estimate = per_target[3, k] if is_smooth else max(bend, floors[row, k])
+            estimates[row, k] = estimate
+            excess[row, k] = estimate if is_smooth else estimate - bend
+            totals[row, k] = _rule(sums, first, second, third, 0.5 * width, is_smooth, k)
+    if count_in and not is_smooth:
+        for k in range(n_targets):
+            for f in range(n_features):
+                _count(jumps, sample, k, f, lefts[k, f], 1.0)
+                _count(jumps, sample, k, f, rights[k, f], 1.0)
 
 
 @njit(cache=True, nogil=True)
-def halve(
+def split(
     values,
     sums,
-    samples,
-    lows,
-    highs,
-    nodes,
-    smooth,
-    errors,
-    quarters,
+    pool,
+    size,
+    chosen,
+    twice,
+    first_rows,
+    second_rows,
     count_out,
-    count_in,
     jumps,
-    smooth_decay,
-    smooth_low,
-    smooth_high,
+    constants,
 ):
-    """Each leaf's two halves (rows ``2i`` and ``2i + 1``), from the integrand at its quarter
-    points (rows ``quarters[i]`` and ``quarters[n + i]``): their lows, highs, nodes, floors,
-    smooth flags, smooth errors, estimates, excess and totals. Leaf ``i`` leaves the jump sums
-    where ``count_out[i]`` (and it was in them: not smooth), its halves join them where
-    ``count_in[i]`` (and they are not smooth)."""
-    n, n_targets, n_features = len(lows), values.shape[1], values.shape[2]
-    new_lows, new_highs = np.empty(2 * n), np.empty(2 * n)
-    new_nodes = np.empty((2 * n, 3), dtype=np.int64)
-    floors = np.empty((2 * n, n_targets))
-    new_smooth = np.empty(2 * n, dtype=np.bool_)
-    smooth_errors = np.empty((2 * n, n_targets))
-    estimates = np.empty((2 * n, n_targets))
-    excess = np.empty((2 * n, n_targets))
-    totals = np.empty((2 * n, n_targets))
-    parent_bends = np.empty(n_targets)
-    left_bends, right_bends = np.empty(n_targets), np.empty(n_targets)
-    refinements = np.empty(n_targets)
-    for i in range(n):
-        a, m, b = nodes[i, 0], nodes[i, 1], nodes[i, 2]
-        q1, q2 = quarters[i], quarters[n + i]
-        sample = samples[i]
-        width = highs[i] - lows[i]
-        parent_width, half_width = 0.25 * width, 0.125 * width
-        leaving = count_out[i] and not smooth[i]
-        for k in range(n_targets):
-            parent_bend, left_bend, right_bend, refinement = 0.0, 0.0, 0.0, 0.0
-            for f in range(n_features):
-                low, middle, high = values[a, k, f], values[m, k, f], values[b, k, f]
-                parent = parent_width * (2.0 * middle - low - high)
-                left = half_width * (2.0 * values[q1, k, f] - low - middle)
-                right = half_width * (2.0 * values[q2, k, f] - middle - high)
-                parent_bend += abs(parent)
-                left_bend += abs(left)
-                right_bend += abs(right)
-                refinement += abs(parent - 4.0 * (left + right))
-                if leaving:
-                    _count(jumps, sample, k, f, parent, -1.0)
-            parent_bends[k], left_bends[k], right_bends[k] = parent_bend, left_bend, right_bend
-            refinements[k] = refinement / 6.0
-        # Smooth: the halves bend a quarter as much as the parent (for every target).
-        is_smooth = True
-        for k in range(n_targets):
-            both = left_bends[k] + right_bends[k]
-            ratio = both / parent_bends[k] if parent_bends[k] > 0.0 else 0.0
-            if not (smooth_low <= ratio <= smooth_high):
-                is_smooth = False
-        middle_point = 0.5 * (lows[i] + highs[i])
-        for side in range(2):
-            row = 2 * i + side
-            low_node, middle_node, high_node = (a, q1, m) if side == 0 else (m, q2, b)
-            new_nodes[row, 0] = low_node
-            new_nodes[row, 1] = middle_node
-            new_nodes[row, 2] = high_node
-            new_lows[row] = lows[i] if side == 0 else middle_point
-            new_highs[row] = middle_point if side == 0 else highs[i]
-            new_smooth[row] = is_smooth
-            for k in range(n_targets):
-                bend = left_bends[k] if side == 0 else right_bends[k]
-                shortfall = max(errors[i, k] / smooth_decay - left_bends[k] - right_bends[k], 0.0)
-                floors[row, k] = 0.5 * shortfall
-                smooth_errors[row, k] = refinements[k]
-                estimate = refinements[k] if is_smooth else max(bend, floors[row, k])
-                estimates[row, k] = estimate
-                excess[row, k] = estimate if is_smooth else estimate - bend
-                totals[row, k] = _rule(
-                    sums, low_node, middle_node, high_node, 0.5 * width, is_smooth, k
-                )
-        if count_in[i] and not is_smooth:
-            for k in range(n_targets):
-                for f in range(n_features):
-                    low, middle, high = values[a, k, f], values[m, k, f], values[b, k, f]
-                    left = half_width * (2.0 * values[q1, k, f] - low - middle)
-                    right = half_width * (2.0 * values[q2, k, f] - middle - high)
-                    _count(jumps, sample, k, f, left, 1.0)
-                    _count(jumps, sample, k, f, right, 1.0)
-    return (
-        new_lows,
-        new_highs,
-        new_nodes,
-        floors,
-        new_smooth,
-        smooth_errors,
-        estimates,
-        excess,
-        totals,
+    """Halve the leaves in pool rows ``chosen``, and halve their halves again where ``twice``;
+    the pool's new size.
+
+    The integrand at the quarter points of leaf ``chosen[t]`` is in store rows
+    ``first_rows[2t]`` (left) and ``first_rows[2t + 1]`` (right); for the ``j``-th leaf halved
+    twice, at its halves' quarter points in ``second_rows[4j : 4j + 4]`` (left half's left and
+    right, right half's left and right). A leaf leaves the jump sums where ``count_out``; its
+    halves join them, or, where halved twice, its quarters.
+    """
+    n_targets, n_features = values.shape[1], values.shape[2]
+    buffers = (  # one leaf's signed bends (parent, halves) and its sums per target
+        np.empty((n_targets, n_features)),
+        np.empty((n_targets, n_features)),
+        np.empty((n_targets, n_features)),
+        np.empty((5, n_targets)),
     )
+    j = 0  # leaves halved twice so far
+    for t in range(len(chosen)):
+        parent, right = chosen[t], size
+        # One halving, or three (the leaf's, then its halves'), at one call site: numba
+        # compiles a call once per site, and this one is the bulk of the compile.
+        for step in range(3 if twice[t] else 1):
+            if step == 0:
+                half, quarters, at, leaving = parent, first_rows, 2 * t, count_out
+            else:  # the left half (in the parent's row), then the right
+                half = parent if step == 1 else right
+                quarters, at, leaving = second_rows, 4 * j + 2 * (step - 1), False
+            _halve_into(
+                values,
+                sums,
+                pool,
+                jumps,
+                half,
+                quarters[at],
+                quarters[at + 1],
+                half,
+                size,
+                leaving,
+                step > 0 or not twice[t],
+                constants,
+                buffers,
+            )
+            size += 1
+        j += twice[t]
+    return size
 
 
 @njit(cache=True, nogil=True)
@@ -182,6 +226,8 @@ def assess(
     estimates,
     excess,
     totals,
+    alive,
+    size,
     changes,
     rounding,
     allowed,
@@ -193,13 +239,15 @@ def assess(
     deep_share,
 ):
     """One round's decisions: which samples are finished (their error estimates written to
-    ``sample_estimates``), and which leaves to halve (indices, by sample and within a sample in
-    the leaves' order) with which of those to halve twice."""
-    n, n_targets = estimates.shape
+    ``sample_estimates``), and which leaves to halve (pool rows, by sample and within a sample
+    in the pool's order) with which of those to halve twice."""
+    n, n_targets = size, estimates.shape[1]
     n_samples, n_features = changes.shape[0], jumps.shape[3]
     counts = np.zeros(n_samples, dtype=np.int64)
     gathered = np.zeros((3, n_samples, n_targets))  # totals, estimates, excess
     for i in range(n):
+        if not alive[i]:
+            continue
         s = samples[i]
         counts[s] += 1
         for k in range(n_targets):
@@ -233,11 +281,12 @@ def assess(
     starts = np.zeros(n_samples + 1, dtype=np.int64)
     for s in range(n_samples):
         starts[s + 1] = starts[s] + counts[s]
-    members = np.empty(n, dtype=np.int64)
+    members = np.empty(starts[n_samples], dtype=np.int64)
     filled = starts[:-1].copy()
     for i in range(n):
-        members[filled[samples[i]]] = i
-        filled[samples[i]] += 1
+        if alive[i]:
+            members[filled[samples[i]]] = i
+            filled[samples[i]] += 1
     marked = np.zeros(n, dtype=np.bool_)
     deep = np.zeros(n, dtype=np.bool_)
     n_chosen = 0
@@ -246,15 +295,18 @@ def assess(
             continue
         own = members[starts[s] : starts[s + 1]]
         shares = np.empty(len(own))
+        total = 0.0
         for j in range(len(own)):
             share = -np.inf
             for k in range(n_targets):
                 share = max(share, estimates[own[j], k] * scale[s, k] / allowed[s, k])
             shares[j] = share
-        total = shares.sum()
+            total += share
         left = max_steps - n_steps[s]
         ahead, cost = 0.0, 0
-        for rank, j in enumerate(_largest_first(shares)):
+        ranked = _largest_first(shares)
+        for rank in range(len(ranked)):
+            j = ranked[rank]
             wanted = total - ahead > 0.5 * min(total, 1.0) or total <= 0.0
             if wanted and rank < left // 2:
                 marked[own[j]] = True
@@ -301,11 +353,15 @@ def _largest_first(values):
 
 
 @njit(cache=True, nogil=True)
-def collect(values, samples, lows, highs, nodes, smooth, done, results):
-    """Add the rules of the leaves where ``done`` to their samples' ``results``."""
-    for i in range(len(samples)):
-        if not done[i]:
+def collect(values, samples, lows, highs, nodes, smooth, alive, size, finished, results):
+    """Add the rules of the leaves of the ``finished`` samples to their ``results``, and take
+    those leaves out of the pool; how many they were."""
+    taken = 0
+    for i in range(size):
+        if not (alive[i] and finished[samples[i]]):
             continue
+        alive[i] = False
+        taken += 1
         width = highs[i] - lows[i]
         end_weight = width / 6.0 if smooth[i] else width / 4.0
         middle_weight = width * (2.0 / 3.0) if smooth[i] else width / 2.0
@@ -315,3 +371,4 @@ def collect(values, samples, lows, highs, nodes, smooth, done, results):
                 results[s, k, f] += end_weight * (values[a, k, f] + values[b, k, f]) + (
                     middle_weight * values[m, k, f]
                 )
+    return taken

@@ -6,13 +6,15 @@ this module runs the same rounds. There, a round is a few hundred numpy passes o
 few hundred rows, and on small models their fixed costs outweigh the gradients: on the digits MLP
 at tolerance 1e-2 the numpy work took as long as the gradients themselves. Here, per round, one
 loop assesses the samples and chooses the leaves to halve, one collects the finished samples,
-and one halves the leaves, each feature's values read once.
+and one halves the leaves, each feature's values read once; what stays in Python is the call
+for the new nodes and a few array operations.
 
 The layout differs, not the rule: the integrand of every attributed tensor sits side by side in
-one store ``(rows, K, features)`` (``K`` is 1 for one target), and the leaves are compacted each
-round. Sums run in another order than numpy's, so results agree with
-:func:`ig_plugin._integral.auto_steps.integrate_auto` to rounding (the tests hold them to it),
-and a leaf whose share sits on a threshold may be halved by one and not the other.
+one store ``(rows, K, features)`` (``K`` is 1 for one target), and a halving writes its halves
+into the pool of leaves in place, so a round copies no leaf. Sums run in another order than
+numpy's, so results agree with :func:`ig_plugin._integral.auto_steps.integrate_auto` to rounding
+(the tests hold them to it), and a leaf whose share sits on a threshold may be halved by one and
+not the other.
 """
 
 from __future__ import annotations
@@ -111,6 +113,108 @@ class _Store:
         ]
 
 
+class _Pool:
+    """The leaves, the fields of :class:`~ig_plugin._integral.auto_steps.Leaves` with room to
+    grow: rows ``[0, size)`` are in use, ``alive`` marks the leaves among them. The loops halve
+    leaves in place (the left half over its parent, the rest appended) and drop finished
+    samples' leaves by marking them; when the dead rows outnumber the live ones, the live move
+    to the front."""
+
+    def __init__(self, n_samples: int, n_targets: int, capacity: int) -> None:
+        per_target = np.zeros((capacity, n_targets))
+        self.leaves = Leaves(
+            np.zeros(capacity, dtype=np.int64),
+            np.zeros(capacity),
+            np.zeros(capacity),
+            np.zeros((capacity, 3), dtype=np.int64),
+            per_target,
+            np.zeros(capacity, dtype=bool),
+            per_target.copy(),
+            per_target.copy(),
+            per_target.copy(),
+            per_target.copy(),
+        )
+        self.alive = np.zeros(capacity, dtype=bool)
+        self.size = n_samples  # the whole paths, written by the first round's loop
+        self.n_live = n_samples
+
+    @property
+    def fields(self) -> tuple[np.ndarray, ...]:
+        """Every field, then ``alive``: the loops' ``pool``."""
+        return (*self.leaves, self.alive)
+
+    def compact(self) -> None:
+        """The live rows to the front, where the dead ones outnumber them (between rounds: it
+        moves rows)."""
+        if 2 * self.n_live < self.size:
+            live = np.flatnonzero(self.alive[: self.size])
+            for held, value in zip(
+                self.fields, (*self.leaves.take(live), self.alive[live]), strict=True
+            ):
+                held[: len(live)] = value
+            self.alive[len(live) :] = False
+            self.size = len(live)
+
+    def make_room(self, extra: int) -> None:
+        """Room for ``extra`` more rows."""
+        if self.size + extra > len(self.alive):
+            capacity = max(2 * len(self.alive), self.size + extra)
+            used = self.leaves.take(slice(0, self.size))
+            self.leaves = Leaves._make(auto_steps._room(value, capacity) for value in used)
+            self.alive = auto_steps._room(self.alive[: self.size], capacity)
+            self.alive[self.size :] = False
+
+    def split(
+        self,
+        store: _Store,
+        jumps: np.ndarray,
+        chosen: np.ndarray,
+        twice: np.ndarray,
+        rows: np.ndarray,
+        count_out: bool,
+    ) -> None:
+        """Halve the leaves ``chosen``, twice where ``twice``, with the integrand at the new
+        nodes in ``store``'s ``rows``: two per leaf (its quarter points), then four per leaf
+        halved twice (its halves' quarter points), in the order :func:`_new_nodes` gives."""
+        self.make_room(len(chosen) + 2 * int(twice.sum()))
+        first = 2 * len(chosen)
+        size = _kernels().split(
+            store.values,
+            store.sums,
+            self.fields,
+            self.size,
+            chosen,
+            twice,
+            rows[:first],
+            rows[first:],
+            count_out,
+            jumps,
+            _smooth_constants(),
+        )
+        self.n_live += size - self.size
+        self.size = size
+
+
+def _smooth_constants() -> tuple[float, float, float]:
+    """The halving's constants, read at each call (the tests patch them)."""
+    return (auto_steps.SMOOTH_DECAY, *auto_steps.SMOOTH_RATIOS)
+
+
+def _new_nodes(lows: np.ndarray, highs: np.ndarray, twice: np.ndarray) -> np.ndarray:
+    """Where halving the leaves ``[lows, highs]`` puts new nodes: each leaf's two quarter
+    points, then, for those halved ``twice``, the quarter points of both halves (four each).
+    The same positions, to the bit, as :func:`ig_plugin._integral.auto_steps._split`'s."""
+    middles = 0.5 * (lows + highs)
+    first = np.stack([0.5 * (lows + middles), 0.5 * (middles + highs)], axis=1).ravel()
+    low, middle, high = lows[twice], middles[twice], highs[twice]
+    left, right = 0.5 * (low + middle), 0.5 * (middle + high)
+    second = np.stack(
+        [0.5 * (low + left), 0.5 * (left + middle), 0.5 * (middle + right), 0.5 * (right + high)],
+        axis=1,
+    ).ravel()
+    return np.concatenate([first, second])
+
+
 def integrate_auto(
     integrand_at: IntegrandAt,
     changes: np.ndarray,
@@ -135,16 +239,20 @@ def integrate_auto(
     # Per sample, target and feature, the sums over its rough leaves of |b|, b and b**2 (see
     # auto_steps._JumpSums), float64.
     jumps = np.zeros((n_samples, 3, *store.values.shape[1:]))
-    leaves = _first_leaves(store, jumps, n_samples, first_steps)
+    pool = _first_leaves(store, jumps, n_samples, first_steps)
     results = np.zeros((n_samples, *store.values.shape[1:]))
     n_steps = np.full(n_samples, first_steps, dtype=np.int64)
     estimates = np.zeros(as_targets)
-    while len(leaves.samples):
+    while pool.n_live:
+        pool.compact()
+        leaves = pool.leaves
         finished, chosen, twice = kernels.assess(
             leaves.samples,
             leaves.estimates,
             leaves.excess,
             leaves.totals,
+            pool.alive,
+            pool.size,
             changes.reshape(as_targets),
             rounding.reshape(as_targets),
             allowed_errors.reshape(as_targets),
@@ -155,96 +263,35 @@ def integrate_auto(
             auto_steps.JUMP_SIGMAS,
             auto_steps.DEEP_SHARE,
         )
-        done = finished[leaves.samples]
-        if done.any():
-            kernels.collect(store.values, *leaves[:4], leaves.smooth, done, results)
+        if finished.any():
+            pool.n_live -= kernels.collect(
+                store.values, *leaves[:4], leaves.smooth, pool.alive, pool.size, finished, results
+            )
         if not len(chosen):
             break
-        kept = ~done
-        kept[chosen] = False
-        split = leaves.take(chosen)
-        np.add.at(n_steps, split.samples, np.where(twice, 6, 2))
-        leaves = _union(leaves.take(kept), _split(integrand_at, store, jumps, split, twice))
+        samples = leaves.samples[chosen]
+        np.add.at(n_steps, samples, np.where(twice, 6, 2))
+        alphas = _new_nodes(leaves.lows[chosen], leaves.highs[chosen], twice)
+        new_samples = np.concatenate([np.repeat(samples, 2), np.repeat(samples[twice], 4)])
+        rows = store.append(integrand_at(new_samples, alphas))
+        pool.split(store, jumps, chosen, twice, rows, count_out=True)
     attributions = store.split(results, shapes)
     return attributions, n_steps, estimates if many else estimates[:, 0]
 
 
-def _union(first: Leaves, second: Leaves) -> Leaves:
-    """The leaves of both, ``first``'s then ``second``'s."""
-    return Leaves._make(np.concatenate(pair) for pair in zip(first, second, strict=True))
-
-
-def _first_leaves(store: _Store, jumps: np.ndarray, n_samples: int, n_nodes: int) -> Leaves:
-    """Each sample's path at its first ``n_nodes`` nodes, halved as
-    :func:`ig_plugin._integral.auto_steps._first_leaves` halves it, counted in ``jumps``."""
-    kernels = _kernels()
-    first_row = np.arange(n_samples) * n_nodes
-    nodes = first_row[:, np.newaxis] + np.array([0, n_nodes // 2, n_nodes - 1])
-    samples = np.arange(n_samples)
-    lows, highs = np.zeros(n_samples), np.ones(n_samples)
+def _first_leaves(store: _Store, jumps: np.ndarray, n_samples: int, n_nodes: int) -> _Pool:
+    """Each sample's path at its first ``n_nodes`` (3, 5 or 9) nodes, halved once (5) or twice
+    (9) as :func:`ig_plugin._integral.auto_steps._first_leaves` halves it, the last leaves
+    counted in ``jumps``."""
+    n_targets = store.values.shape[1]
+    pool = _Pool(n_samples, n_targets, capacity=4 * n_samples)
     depth = n_nodes.bit_length() - 2  # 5 nodes: once; 9: twice
-    made = kernels.whole_leaves(
-        store.values, store.sums, lows, highs, nodes, samples, jumps, depth == 0
-    )
-    leaves = Leaves(samples, lows, highs, nodes, *made)
-    for level in range(depth):
-        quarters = np.concatenate([nodes[:, 0] + nodes[:, 1], nodes[:, 1] + nodes[:, 2]]) // 2
-        last = level == depth - 1
-        leaves = _halve(store, jumps, leaves, quarters, count_out=False, count_in=last)
-        nodes = leaves.nodes
-    return leaves
-
-
-def _halve(
-    store: _Store,
-    jumps: np.ndarray,
-    leaves: Leaves,
-    quarters: np.ndarray,
-    count_out: bool | np.ndarray,
-    count_in: bool | np.ndarray,
-) -> Leaves:
-    """Each leaf's two halves, next to each other, with the integrand at its quarter points in
-    ``store``'s rows ``quarters`` (all left quarters, then all right). The leaves leave the jump
-    sums where ``count_out``, and their halves join them where ``count_in``."""
-    n = len(leaves.samples)
-    # Plain arrays (not broadcast views): each distinct array type is a compile of its own.
-    out = np.full(n, count_out, dtype=bool) if np.isscalar(count_out) else count_out
-    into = np.full(n, count_in, dtype=bool) if np.isscalar(count_in) else count_in
-    made = _kernels().halve(
-        store.values,
-        store.sums,
-        *leaves[:4],
-        leaves.smooth,
-        leaves.estimates,
-        quarters,
-        out,
-        into,
-        jumps,
-        auto_steps.SMOOTH_DECAY,
-        *auto_steps.SMOOTH_RATIOS,
-    )
-    return Leaves(np.repeat(leaves.samples, 2), *made)
-
-
-def _split(
-    integrand_at: IntegrandAt, store: _Store, jumps: np.ndarray, leaves: Leaves, twice: np.ndarray
-) -> Leaves:
-    """Each leaf halved, and halved again where ``twice`` (its quarters), every new node from
-    one pass (see :func:`ig_plugin._integral.auto_steps._split`); the new leaves."""
-    middles = 0.5 * (leaves.lows + leaves.highs)
-    lows = np.concatenate([leaves.lows[twice], middles[twice]])
-    highs = np.concatenate([middles[twice], leaves.highs[twice]])
-    first = auto_steps._quarter_points(leaves.lows, leaves.highs)
-    second = auto_steps._quarter_points(lows, highs)
-    samples = np.concatenate([np.tile(leaves.samples, 2), np.tile(leaves.samples[twice], 4)])
-    rows = store.append(integrand_at(samples, np.concatenate([first, second])))
-    n = len(first)
-    halves = _halve(store, jumps, leaves, rows[:n], count_out=True, count_in=~twice)
-    if not twice.any():
-        return halves
-    again = np.repeat(twice, 2)
-    deep = halves.take(again)
-    by_leaf = np.arange(len(lows)).reshape(2, -1).T.ravel()
-    quarter_rows = rows[n:][np.concatenate([by_leaf, by_leaf + len(lows)])]
-    quarters = _halve(store, jumps, deep, quarter_rows, count_out=False, count_in=True)
-    return _union(halves.take(~again), quarters)
+    _kernels().whole_leaves(store.values, store.sums, n_nodes, pool.fields, jumps, depth == 0)
+    if depth:
+        starts = np.arange(n_samples)[:, np.newaxis] * n_nodes
+        first = starts + np.array([n_nodes // 4, 3 * n_nodes // 4])  # the path's quarter points
+        second = starts + np.array([1, 3, 5, 7]) if depth == 2 else starts[:, :0]  # its halves'
+        rows = np.concatenate([first.ravel(), second.ravel()])
+        everything = np.arange(n_samples)
+        pool.split(store, jumps, everything, np.full(n_samples, depth == 2), rows, count_out=False)
+    return pool
