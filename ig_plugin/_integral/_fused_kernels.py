@@ -21,7 +21,22 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+def _compiled(**options):
+    """``njit``, the machine code kept on disk where numba finds a writable place for it (next
+    to this module, or its user-wide cache): compiled once per machine. Where it finds none (a
+    read-only install and home), numba refuses ``cache=True`` outright; the loops are then
+    compiled in each process instead."""
+
+    def decorate(function):
+        try:
+            return njit(cache=True, nogil=True, **options)(function)
+        except RuntimeError:  # "cannot cache function ...: no locator available"
+            return njit(nogil=True, **options)(function)
+
+    return decorate
+
+
+@_compiled(fastmath={"reassoc", "contract"})
 def node_sums(values, sums, start, stop):
     """``sums[r, k]``: the sum over the features of ``values[r, k]``, for ``start <= r < stop``."""
     for r in range(start, stop):
@@ -32,7 +47,7 @@ def node_sums(values, sums, start, stop):
             sums[r, k] = total
 
 
-@njit(cache=True, nogil=True)
+@_compiled()
 def _rule(sums, low, middle, high, width, smooth, k):
     """A leaf's integral of the features' sum: Simpson's rule where smooth, else the trapezoid
     rule on its halves (:meth:`ig_plugin._integral.auto_steps.Leaves.node_weights`)."""
@@ -41,7 +56,7 @@ def _rule(sums, low, middle, high, width, smooth, k):
     return width / 4.0 * (sums[low, k] + sums[high, k]) + width / 2.0 * sums[middle, k]
 
 
-@njit(cache=True, nogil=True)
+@_compiled()
 def _count(jumps, sample, k, f, bend, sign):
     """Count one leaf's signed bend of feature ``(k, f)`` in (``sign`` 1) or out (-1) of its
     sample's jump sums: of ``|b|``, ``b`` and ``b**2``."""
@@ -50,7 +65,7 @@ def _count(jumps, sample, k, f, bend, sign):
     jumps[sample, 2, k, f] += sign * bend * bend
 
 
-@njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+@_compiled(fastmath={"reassoc", "contract"})
 def whole_leaves(values, sums, n_nodes, pool, jumps, count_in):
     """Pool rows ``[0, N)``: each sample's whole path, a leaf that no halving made, from its
     first ``n_nodes`` nodes (store rows ``[s * n_nodes, (s + 1) * n_nodes)``); its estimate is
@@ -75,7 +90,7 @@ def whole_leaves(values, sums, n_nodes, pool, jumps, count_in):
             totals[s, k] = _rule(sums, a, m, b, 1.0, False, k)
 
 
-@njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+@_compiled(fastmath={"reassoc", "contract"})
 def _halve_into(
     values,
     sums,
@@ -159,7 +174,7 @@ def _halve_into(
                 _count(jumps, sample, k, f, rights[k, f], 1.0)
 
 
-@njit(cache=True, nogil=True)
+@_compiled()
 def split(
     values,
     sums,
@@ -220,7 +235,7 @@ def split(
     return size
 
 
-@njit(cache=True, nogil=True)
+@_compiled()
 def assess(
     samples,
     estimates,
@@ -328,7 +343,7 @@ def assess(
     return finished, chosen, twice
 
 
-@njit(cache=True, nogil=True)
+@_compiled()
 def _largest_first(values):
     """The indices of ``values`` by decreasing value, equal ones in their order: a merge sort
     written out, since numba's ``np.argsort(kind="mergesort")`` took seconds to compile."""
@@ -352,7 +367,7 @@ def _largest_first(values):
     return order
 
 
-@njit(cache=True, nogil=True)
+@_compiled()
 def collect(values, samples, lows, highs, nodes, smooth, alive, size, finished, results):
     """Add the rules of the leaves of the ``finished`` samples to their ``results``, and take
     those leaves out of the pool; how many they were."""

@@ -6,6 +6,7 @@ The numpy rounds (:func:`ig_plugin._integral.auto_steps.integrate_auto`) are the
 take the same steps and give the same attributions and estimates to rounding.
 """
 
+import importlib.util
 import sys
 
 import numpy as np
@@ -155,3 +156,23 @@ def test_the_switch_and_the_fallback(monkeypatch):
             assert not fused_refinement.available()
     finally:
         fused_refinement._compiled_loops.cache_clear()
+
+
+def test_the_loops_compile_where_no_cache_can_be_written(monkeypatch):
+    # A read-only install and home: numba finds no place for its cache and refuses cache=True
+    # outright (at import). The loops must still load, compiled in the process.
+    import numba
+    from numba.core import caching
+
+    monkeypatch.setattr(caching.CacheImpl, "_locator_classes", [])
+    with pytest.raises(RuntimeError, match="no locator available"):
+        numba.njit(cache=True)(lambda x: x + 1)
+    path = fused_refinement.__file__.replace("fused_refinement.py", "_fused_kernels.py")
+    spec = importlib.util.spec_from_file_location("_uncached_kernels", path)
+    loops = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loops)
+    values = seeded_floats((4, 1, 6), seed=96).astype(np.float32)
+    sums = np.zeros((4, 1))
+    loops.node_sums(values, sums, 1, 4)
+    np.testing.assert_allclose(sums[1:, 0], values[1:, 0].sum(axis=1), rtol=1e-6)
+    assert (sums[0] == 0).all()
