@@ -16,7 +16,9 @@ sigmoid unit whose threshold only 10 of 200 samples' paths cross). For each mode
   (compiled calls) and the wall time, against the fixed rule's, with the part of each spent
   inside the compiled calls (the rest is the host's numpy and Python); medians of timed runs
   taken in alternation, after one untimed run of each; and each explain's time per gradient
-  (auto is faster only where its gradient ratio is below the ratio of these);
+  (auto is faster only where its gradient ratio is below the ratio of these). Where numba is
+  installed (``ig_plugin[fast]``), auto runs its compiled rounds, and the same rounds in numpy
+  (``IG_PLUGIN_NUMBA=0``) are timed in the same alternation;
 - on the ReLU models, how many ReLU units switch along each path (their on/off pattern compared
   at 512 points): what makes the integrand rough.
 
@@ -34,13 +36,14 @@ on two cores, and 3 more with ``--wider``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
 import sys
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +61,7 @@ from image_digits import digit_images, train_cnn
 
 from ig_plugin import IntegratedGradients
 from ig_plugin._engine.tracing import TracedOnceFunction
-from ig_plugin._integral import driver
+from ig_plugin._integral import driver, fused_refinement
 
 RESULTS = Path(__file__).parent / "results"
 TOLERANCES = (1e-2, 1e-3)
@@ -230,6 +233,21 @@ def _seconds(run, *args, **kwargs) -> tuple[float, float]:
         compiled.close()
 
 
+@contextlib.contextmanager
+def numpy_rounds() -> Iterator[None]:
+    """``n_steps="auto"`` on its numpy rounds while open, although numba is installed."""
+    switch = fused_refinement.ENVIRONMENT_SWITCH
+    before = os.environ.get(switch)
+    os.environ[switch] = "0"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[switch]
+        else:
+            os.environ[switch] = before
+
+
 def measure(title: str, make, repeats: int) -> list[dict[str, Any]]:
     model, X, target = make()
     kwargs: dict[str, Any] = {"target": target, "baselines": 0.0}
@@ -270,13 +288,20 @@ def measure(title: str, make, repeats: int) -> list[dict[str, Any]]:
         estimates = np.asarray(auto.error_estimates) / np.maximum(np.abs(change), 1e-12)
         fixed_explainer = explainer(n_steps=smallest or FIXED_STEPS[-1])
         fixed_explainer.explain(X, **kwargs)
-        auto_times, fixed_times = [], []
+        compiled_rounds = fused_refinement.available()
+        auto_times, fixed_times, numpy_times = [], [], []
         load = LoadMeter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            if compiled_rounds:
+                with numpy_rounds():
+                    auto_explainer.explain(X, **kwargs)
             for _ in range(repeats):
                 auto_times.append(_seconds(auto_explainer.explain, X, **kwargs))
                 fixed_times.append(_seconds(fixed_explainer.explain, X, **kwargs))
+                if compiled_rounds:
+                    with numpy_rounds():
+                        numpy_times.append(_seconds(auto_explainer.explain, X, **kwargs)[0])
         (auto_s, auto_compiled_s), (fixed_s, fixed_compiled_s) = (
             [statistics.median(part) for part in zip(*times, strict=True)]
             for times in (auto_times, fixed_times)
@@ -304,6 +329,8 @@ def measure(title: str, make, repeats: int) -> list[dict[str, Any]]:
                 "fixed_s": fixed_s,
                 "auto_compiled_s": auto_compiled_s,
                 "fixed_compiled_s": fixed_compiled_s,
+                "auto_rounds_in": "numba" if compiled_rounds else "numpy",
+                "auto_numpy_rounds_s": statistics.median(numpy_times) if numpy_times else None,
                 "load": others,
                 "relu_switches_median": None if switches is None else float(np.median(switches)),
                 "relu_switches_max": None if switches is None else int(switches.max()),
@@ -323,6 +350,14 @@ def _per_gradient(row: dict[str, Any]) -> str:
     return f"{fixed:.1f} / {auto:.1f} ({host:.1f})"
 
 
+def _numpy_rounds_ratio(row: dict[str, Any]) -> str:
+    """Auto's time with its rounds' host work in numpy, against the fixed rule's: the time
+    ratio itself where numba was not installed."""
+    if row.get("auto_rounds_in", "numpy") == "numpy":
+        return f"{row['auto_s'] / row['fixed_s']:.2f}"
+    return f"{row['auto_numpy_rounds_s'] / row['fixed_s']:.2f}"
+
+
 def render(report: dict[str, Any]) -> str:
     rows = []
     for row in report["rows"]:
@@ -340,6 +375,7 @@ def render(report: dict[str, Any]) -> str:
                 str(row["auto_rounds"]),
                 f"{row['fixed_s']:.3f} / {row['auto_s']:.3f}",
                 f"{row['auto_s'] / row['fixed_s']:.2f}",
+                _numpy_rounds_ratio(row),
                 f"{row['fixed_compiled_s']:.3f} / {row['auto_compiled_s']:.3f}",
                 _per_gradient(row),
             ]
@@ -358,6 +394,7 @@ def render(report: dict[str, Any]) -> str:
             "auto rounds",
             "time fixed / auto (s)",
             "time ratio",
+            "time ratio, auto's rounds in numpy",
             "of which in compiled calls, fixed / auto (s)",
             "us per gradient, fixed / auto (auto's host work)",
         ],
@@ -372,7 +409,13 @@ def render(report: dict[str, Any]) -> str:
         f"{model}: median {median:.0f}, at most {most}"
         for model, (median, most) in switches.items()
     )
-    lines.append(f"{measured_on(report)} ReLU units switching along a path ({said}).")
+    rounds_in = {row.get("auto_rounds_in", "numpy") for row in report["rows"]}
+    compiled = (
+        "Auto's rounds compiled (numba)"
+        if rounds_in == {"numba"}
+        else "Auto's rounds in numpy (numba not installed)"
+    )
+    lines.append(f"{measured_on(report)} {compiled}. ReLU units switching along a path ({said}).")
     return "\n".join(lines) + "\n"
 
 
