@@ -377,6 +377,15 @@ def _halve(store: Nodes, leaves: Leaves, errors: np.ndarray, quarters: np.ndarra
     return Made(made, signed, parent_signed)
 
 
+def first_nodes(n_samples: int, n_nodes: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first round's nodes, ``(samples, alphas)``: ``n_nodes`` equally spaced on each
+    sample's path (the first at :data:`PATH_START`), sample by sample, so that the node at a
+    leaf's quarter is the row halfway between its end's and its middle's."""
+    grid = np.linspace(0.0, 1.0, n_nodes)
+    grid[0] = PATH_START
+    return np.repeat(np.arange(n_samples), n_nodes), np.tile(grid, n_samples)
+
+
 def _first_leaves(
     integrand_at: IntegrandAt, changes_shape: tuple[int, ...], n_nodes: int
 ) -> tuple[Nodes, Made]:
@@ -384,13 +393,7 @@ def _first_leaves(
     leaf of the whole path, halved once with 5 nodes and twice with 9, as the rounds would
     halve it (see :data:`FIRST_DEPTH`). Returns the nodes and the leaves."""
     n_samples, many = changes_shape[0], len(changes_shape) > 1
-    grid = np.linspace(0.0, 1.0, n_nodes)
-    grid[0] = PATH_START
-    # Sample by sample, so that the node at a leaf's quarter is the row halfway between its
-    # end's and its middle's.
-    store = Nodes(
-        integrand_at(np.repeat(np.arange(n_samples), n_nodes), np.tile(grid, n_samples)), many
-    )
+    store = Nodes(integrand_at(*first_nodes(n_samples, n_nodes)), many)
     first_row = np.arange(n_samples) * n_nodes
     zeros = np.zeros(changes_shape)
     whole = Leaves(

@@ -229,11 +229,7 @@ def integrate_auto(
     n_samples = len(changes)
     as_targets = (n_samples, changes.shape[1] if many else 1)  # the loops' (N, K), K = 1 alone
     first_steps = auto_steps.first_round_steps(max_steps)
-    grid = np.linspace(0.0, 1.0, first_steps)
-    grid[0] = auto_steps.PATH_START
-    first_values = integrand_at(
-        np.repeat(np.arange(n_samples), first_steps), np.tile(grid, n_samples)
-    )
+    first_values = integrand_at(*auto_steps.first_nodes(n_samples, first_steps))
     shapes = [(n_samples, *v.shape[1:]) for v in first_values]
     store = _Store(first_values, many)
     # Per sample, target and feature, the sums over its rough leaves of |b|, b and b**2 (see

@@ -11,6 +11,7 @@ import sys
 
 import numpy as np
 import pytest
+from concurrency import run_together
 from models import seeded_floats
 from test_auto_steps import relu_network, steps
 
@@ -112,6 +113,27 @@ def test_the_compiled_rounds_are_exact_on_the_jumps():
     errors = np.abs(attributions - exact).sum(axis=1)
     assert (errors <= estimates + 1e-12).all()
     assert (estimates <= allowed).all()
+
+
+def test_threads_refine_at_once_as_alone():
+    # The loops run without the GIL and share nothing but their compiled code: four refinements
+    # at once, each with its own integrand, get what each gets alone.
+    problems = [steps(12, 6, seed=97 + i) for i in range(4)]
+
+    def refine(i):
+        integrand_at, exact = problems[i]
+        changes = exact.sum(axis=1)
+        return fused_refinement.integrate_auto(
+            integrand_at, changes, np.zeros(12), 1e-3 * np.abs(changes), 4096
+        )
+
+    alone = [refine(i) for i in range(4)]
+    together = {}
+    run_together([lambda i=i: together.__setitem__(i, refine(i)) for i in range(4)])
+    for i in range(4):
+        np.testing.assert_array_equal(together[i][1], alone[i][1])
+        np.testing.assert_array_equal(together[i][0][0], alone[i][0][0])
+        np.testing.assert_array_equal(together[i][2], alone[i][2])
 
 
 def test_an_explainer_takes_the_same_steps_either_way(monkeypatch):
