@@ -3,7 +3,8 @@ is used).
 
 Every array of integrand values is ``(rows, K, features)``; per-leaf and per-sample quantities
 are ``(n, K)``. The leaves live in a pool, the fields of
-:class:`~ig_plugin._integral.auto_steps.Leaves` (passed one by one, in its order, then ``alive``)
+:class:`~ig_plugin._integral.auto_steps.Leaves` in its order, then ``alive`` (one tuple, ``pool``,
+for the loops that write leaves; :func:`assess` and :func:`collect` take the fields they read),
 with room to grow: rows ``[0, size)`` are in use, and ``alive`` marks the leaves among them (not
 halved, their sample not finished). A halving writes its left half over its parent and appends
 the rest. What each quantity means is documented in :mod:`ig_plugin._integral.auto_steps`
