@@ -104,7 +104,7 @@ class _Store:
         self.size = stop
         return np.arange(start, stop)
 
-    def split(self, flat: np.ndarray, shapes: list[tuple[int, ...]]) -> list[np.ndarray]:
+    def per_tensor(self, flat: np.ndarray, shapes: list[tuple[int, ...]]) -> list[np.ndarray]:
         """``flat (N, K, features)`` as one array per attributed tensor, shaped ``shapes``."""
         bounds = np.cumsum([0, *self.widths])
         return [
@@ -159,8 +159,9 @@ class _Pool:
         """Room for ``extra`` more rows."""
         if self.size + extra > len(self.alive):
             capacity = max(2 * len(self.alive), self.size + extra)
-            used = self.leaves.take(slice(0, self.size))
-            self.leaves = Leaves._make(auto_steps._room(value, capacity) for value in used)
+            self.leaves = Leaves._make(
+                auto_steps._room(value[: self.size], capacity) for value in self.leaves
+            )
             self.alive = auto_steps._room(self.alive[: self.size], capacity)
             self.alive[self.size :] = False
 
@@ -239,6 +240,9 @@ def integrate_auto(
     results = np.zeros((n_samples, *store.values.shape[1:]))
     n_steps = np.full(n_samples, first_steps, dtype=np.int64)
     estimates = np.zeros(as_targets)
+    changes, rounding, allowed_errors = (
+        a.reshape(as_targets) for a in (changes, rounding, allowed_errors)
+    )
     while pool.n_live:
         pool.compact()
         leaves = pool.leaves
@@ -249,9 +253,9 @@ def integrate_auto(
             leaves.totals,
             pool.alive,
             pool.size,
-            changes.reshape(as_targets),
-            rounding.reshape(as_targets),
-            allowed_errors.reshape(as_targets),
+            changes,
+            rounding,
+            allowed_errors,
             jumps,
             n_steps,
             max_steps,
@@ -271,7 +275,7 @@ def integrate_auto(
         new_samples = np.concatenate([np.repeat(samples, 2), np.repeat(samples[twice], 4)])
         rows = store.append(integrand_at(new_samples, alphas))
         pool.split(store, jumps, chosen, twice, rows, count_out=True)
-    attributions = store.split(results, shapes)
+    attributions = store.per_tensor(results, shapes)
     return attributions, n_steps, estimates if many else estimates[:, 0]
 
 
