@@ -241,6 +241,37 @@ def split(
 
 
 @_compiled()
+def new_nodes(samples, lows, highs, chosen, twice, n_steps):
+    """Where halving the leaves in pool rows ``chosen`` puts new nodes, and whose they are: each
+    leaf's two quarter points, then, for those halved ``twice``, the quarter points of both its
+    halves (four each), in the order :func:`split` reads them. The positions are
+    :func:`ig_plugin._integral.auto_steps._quarter_points`', to the bit (the same operations, in
+    the same order, without fastmath). The new nodes are added to their samples' ``n_steps``."""
+    n_chosen, n_twice = len(chosen), 0
+    for t in range(n_chosen):
+        n_twice += twice[t]
+    alphas = np.empty(2 * n_chosen + 4 * n_twice)
+    owners = np.empty(2 * n_chosen + 4 * n_twice, dtype=np.int64)
+    deep = 2 * n_chosen  # where the next leaf halved twice writes its four
+    for t in range(n_chosen):
+        row = chosen[t]
+        low, high, sample = lows[row], highs[row], samples[row]
+        middle = 0.5 * (low + high)
+        left, right = 0.5 * (low + middle), 0.5 * (middle + high)
+        alphas[2 * t], alphas[2 * t + 1] = left, right
+        owners[2 * t], owners[2 * t + 1] = sample, sample
+        n_steps[sample] += 2
+        if twice[t]:
+            alphas[deep], alphas[deep + 1] = 0.5 * (low + left), 0.5 * (left + middle)
+            alphas[deep + 2], alphas[deep + 3] = 0.5 * (middle + right), 0.5 * (right + high)
+            for i in range(4):
+                owners[deep + i] = sample
+            n_steps[sample] += 4
+            deep += 4
+    return alphas, owners
+
+
+@_compiled()
 def assess(
     samples,
     estimates,

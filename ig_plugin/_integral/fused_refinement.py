@@ -176,7 +176,8 @@ class _Pool:
     ) -> None:
         """Halve the leaves ``chosen``, twice where ``twice``, with the integrand at the new
         nodes in ``store``'s ``rows``: two per leaf (its quarter points), then four per leaf
-        halved twice (its halves' quarter points), in the order :func:`_new_nodes` gives."""
+        halved twice (its halves' quarter points), in the order
+        :func:`~ig_plugin._integral._fused_kernels.new_nodes` gives."""
         self.make_room(len(chosen) + 2 * int(twice.sum()))
         first = 2 * len(chosen)
         size = _kernels().split(
@@ -199,21 +200,6 @@ class _Pool:
 def _smooth_constants() -> tuple[float, float, float]:
     """The halving's constants, read at each call (the tests patch them)."""
     return (auto_steps.SMOOTH_DECAY, *auto_steps.SMOOTH_RATIOS)
-
-
-def _new_nodes(lows: np.ndarray, highs: np.ndarray, twice: np.ndarray) -> np.ndarray:
-    """Where halving the leaves ``[lows, highs]`` puts new nodes: each leaf's two quarter
-    points, then, for those halved ``twice``, the quarter points of both halves (four each).
-    The same positions, to the bit, as :func:`ig_plugin._integral.auto_steps._split`'s."""
-    middles = 0.5 * (lows + highs)
-    first = np.stack([0.5 * (lows + middles), 0.5 * (middles + highs)], axis=1).ravel()
-    low, middle, high = lows[twice], middles[twice], highs[twice]
-    left, right = 0.5 * (low + middle), 0.5 * (middle + high)
-    second = np.stack(
-        [0.5 * (low + left), 0.5 * (left + middle), 0.5 * (middle + right), 0.5 * (right + high)],
-        axis=1,
-    ).ravel()
-    return np.concatenate([first, second])
 
 
 def integrate_auto(
@@ -269,10 +255,9 @@ def integrate_auto(
             )
         if not len(chosen):
             break
-        samples = leaves.samples[chosen]
-        np.add.at(n_steps, samples, np.where(twice, 6, 2))
-        alphas = _new_nodes(leaves.lows[chosen], leaves.highs[chosen], twice)
-        new_samples = np.concatenate([np.repeat(samples, 2), np.repeat(samples[twice], 4)])
+        alphas, new_samples = kernels.new_nodes(
+            leaves.samples, leaves.lows, leaves.highs, chosen, twice, n_steps
+        )
         rows = store.append(integrand_at(new_samples, alphas))
         pool.split(store, jumps, chosen, twice, rows, count_out=True)
     attributions = store.per_tensor(results, shapes)

@@ -101,6 +101,39 @@ def test_several_attributed_tensors_take_the_same_steps():
     assert_the_same(*runs, rtol=1e-12)
 
 
+def test_new_nodes_sit_where_the_numpy_rounds_put_them():
+    # To the bit: a node one ulp off would be another gradient, and the rounds would differ.
+    rng = np.random.default_rng(94)
+    size = 4000  # enough leaves that a formula equal but for rounding differs somewhere
+    lows = rng.uniform(0.0, 0.9, size)
+    highs = lows + rng.uniform(1e-9, 0.1, size) * rng.choice([1.0, 1e-6, 1e-12], size)
+    samples = rng.integers(0, 7, size)
+    chosen = np.sort(rng.choice(size, 3000, replace=False))
+    twice = rng.random(3000) < 0.4
+    n_steps = np.full(7, 9, dtype=np.int64)
+    alphas, owners = fused_refinement._kernels().new_nodes(
+        samples, lows, highs, chosen, twice, n_steps
+    )
+
+    def quarters_by_leaf(low, high):  # auto_steps lays them out all left, then all right
+        return auto_steps._quarter_points(low, high).reshape(2, -1).T.ravel()
+
+    low, high = lows[chosen], highs[chosen]
+    middle = 0.5 * (low + high)
+    deep_lows = np.stack([low[twice], middle[twice]], axis=1).ravel()
+    deep_highs = np.stack([middle[twice], high[twice]], axis=1).ravel()
+    expected = np.concatenate(
+        [quarters_by_leaf(low, high), quarters_by_leaf(deep_lows, deep_highs)]
+    )
+    assert alphas.tobytes() == expected.tobytes()
+    picked = samples[chosen]
+    np.testing.assert_array_equal(
+        owners, np.concatenate([np.repeat(picked, 2), np.repeat(picked[twice], 4)])
+    )
+    added = np.bincount(picked, minlength=7) * 2 + np.bincount(picked[twice], minlength=7) * 4
+    np.testing.assert_array_equal(n_steps, 9 + added)
+
+
 def test_the_compiled_rounds_are_exact_on_the_jumps():
     # Not only like the numpy rounds: within the tolerance of the closed form, and within
     # their own estimates.
