@@ -6,8 +6,8 @@ this module runs the same rounds. There, a round is a few hundred numpy passes o
 few hundred rows, and on small models their fixed costs outweigh the gradients: on the digits MLP
 at tolerance 1e-2 the numpy work took as long as the gradients themselves. Here, per round, one
 loop assesses the samples and chooses the leaves to halve, one collects the finished samples,
-and one halves the leaves, each feature's values read once; what stays in Python is the call
-for the new nodes and a few array operations.
+one places the new nodes, and one halves the leaves, each feature's values read once; what
+stays in Python is the call for the integrand at the new nodes and a few array operations.
 
 The layout differs, not the rule: the integrand of every attributed tensor sits side by side in
 one store ``(rows, K, features)`` (``K`` is 1 for one target), and a halving writes its halves
