@@ -4,10 +4,11 @@ is used).
 Every array of integrand values is ``(rows, K, features)``; per-leaf and per-sample quantities
 are ``(n, K)``. The leaves live in a pool, the fields of
 :class:`~ig_plugin._integral.auto_steps.Leaves` in its order, then ``alive`` (one tuple, ``pool``,
-for the loops that write leaves; :func:`assess` and :func:`collect` take the fields they read),
-with room to grow: rows ``[0, size)`` are in use, and ``alive`` marks the leaves among them (not
-halved, their sample not finished). A halving writes its left half over its parent and appends
-the rest. What each quantity means is documented in :mod:`ig_plugin._integral.auto_steps`
+for the loops that write leaves; :func:`assess`, :func:`new_nodes` and :func:`collect` take the
+fields they read), with room to grow: rows ``[0, size)`` are in use, and ``alive`` marks the
+leaves among them (not halved, their sample not finished). A halving writes its left half over
+its parent and appends the rest. What each quantity means is documented in
+:mod:`ig_plugin._integral.auto_steps`
 (:class:`~ig_plugin._integral.auto_steps.Leaves`, :func:`~ig_plugin._integral.auto_steps._halve`,
 :meth:`~ig_plugin._integral.auto_steps._JumpSums.estimates`,
 :func:`~ig_plugin._integral.auto_steps._plan_splits`); the comments here say only how the loops
