@@ -29,7 +29,7 @@ from ig_plugin._engine.memory import PointCost, row_bytes
 from ig_plugin._engine.plans import Plan, SpanPlans
 from ig_plugin._engine.select import select, select_scalar
 from ig_plugin._engine.spans import AttributeFn, span_length
-from ig_plugin._engine.tracing import TracedOnceFunction
+from ig_plugin._engine.tracing import TracedOnceFunction, as_autograph_converts
 from ig_plugin._request.forward_kwargs import ForwardKwargs
 from ig_plugin._request.request import ModelCall
 from ig_plugin._request.rules import Rule, TargetKind
@@ -100,7 +100,8 @@ class CompiledModel:
         self._scores = TracedOnceFunction(self._score_step)
 
     def _call(self, inputs: Sequence[tf.Tensor], call: ModelCall, kwargs: dict[str, Any]) -> Any:
-        return self.model(call.layout.pack_for_model(inputs), **kwargs)
+        model = as_autograph_converts(self.model)  # the passes themselves are not converted
+        return model(call.layout.pack_for_model(inputs), **kwargs)
 
     # -- forward passes ------------------------------------------------------------------------
 

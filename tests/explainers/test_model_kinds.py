@@ -120,6 +120,39 @@ def test_multi_output_model():
         assert np.abs(explanation.deltas).max() < 1e-4
 
 
+POSITIVE = np.abs(X) + 0.1  # every path point's batch sums to more than 0
+
+
+def _squares_if_positive(x):
+    """sum(x**2) where the batch sums to more than 0, else its negative: Python ``if`` on a
+    tensor, which traces only where AutoGraph converts it."""
+    if tf.reduce_sum(x) > 0:
+        return tf.reduce_sum(x * x, axis=1, keepdims=True)
+    return -tf.reduce_sum(x * x, axis=1, keepdims=True)
+
+
+class BranchingModel(keras.Model):
+    """A subclassed model whose ``call`` branches in Python on a tensor."""
+
+    def call(self, x):
+        return _squares_if_positive(x)
+
+
+def test_a_function_with_python_control_flow_on_tensors_is_converted_as_before():
+    # IG of sum(x**2) from a zero baseline is x**2 exactly; the other branch gives -x**2.
+    explanation = IntegratedGradients(_squares_if_positive).explain(POSITIVE)
+    np.testing.assert_allclose(explanation.attributions[0], POSITIVE**2, rtol=1e-5)
+
+
+def test_a_legacy_keras_call_with_python_control_flow_on_tensors_is_converted_as_before():
+    if KERAS_MAJOR == 3:
+        pytest.skip("Keras 3 converts no layer's call, in its own predict as in explain")
+    model = BranchingModel()
+    model(POSITIVE[:1])
+    explanation = IntegratedGradients(model).explain(POSITIVE)
+    np.testing.assert_allclose(explanation.attributions[0], POSITIVE**2, rtol=1e-5)
+
+
 class KeywordModel(keras.Model):
     """A subclassed model whose call takes ``mask``, ``training`` and ``attention_mask``."""
 
