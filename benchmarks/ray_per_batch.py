@@ -1,22 +1,27 @@
 """What one Ray actor costs per batch beyond the explaining, measured in one process.
 
 Workload 4 (the tabular MLP, 20 features, ``internal_batch_size=500``), ``--batch-size 256``: the
-same :class:`~ig_plugin._batch.worker.BatchExplainer` called in a loop (the plain run), then on a
+same :class:`~ig_plugin._batch.worker.BatchExplainer` called in a loop (the plain run), and on a
 local Ray with one actor holding both cores (and with ``--actors 1,2`` two actors of a core each,
-``explain_dataset``'s default), the rows sent in Ray blocks of the given numbers of rows, then
-the plain loop again (the load of other processes moves). Each mode at two N; the
-marginal rows per second come from the difference, so the actor's start (TensorFlow's import and
-the model's loading) cancels out.
+``explain_dataset``'s default), the rows sent in Ray blocks of the given numbers of rows. Each
+mode at two N; the marginal rows per second come from the difference, so the actor's start
+(TensorFlow's import and the model's loading) cancels out. A repeat runs every mode in turn, the
+plain loop first, within one Ray session (idle while the plain loop runs); each Ray mode's time
+per row is compared with the plain loop's of the same repeat, as the machine's load moves
+between repeats.
 
     python benchmarks/ray_per_batch.py [--sizes 20000,60000] [--blocks 256,4096] [--actors 1,2]
+                                       [--repeats 3]
 
-Prints the seconds and the marginal rows per second of each mode; nothing is written.
+Prints the seconds and the marginal rows per second of each mode and repeat, and the ratios to
+the plain loop; nothing is written.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -40,6 +45,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", default="20000,60000")
     parser.add_argument("--blocks", default="256,4096", help="rows per Ray block")
     parser.add_argument("--actors", default="1", help="actor counts, sharing the two cores")
+    parser.add_argument("--repeats", type=int, default=1, help="rounds over all the modes")
     args = parser.parse_args(argv)
     sizes = sorted(int(s) for s in args.sizes.split(","))
     blocks = [int(b) for b in args.blocks.split(",")]
@@ -76,24 +82,49 @@ def main(argv: list[str] | None = None) -> None:
         return time.perf_counter() - start
 
     plain(sizes[0])  # trace first
-    seconds: dict[str, dict[int, float]] = {}
+    on_ray_modes = {
+        f"ray, {actors} actor{'s' if actors > 1 else ''}, blocks of {block} rows": (block, actors)
+        for actors in actor_counts
+        for block in blocks
+    }
+    modes = ["plain", *on_ray_modes]
+    # seconds[mode][repeat][n]. Each repeat runs every mode in turn, the plain loop first, so a
+    # change in the machine's load hits the modes of one repeat alike; the ratios compare modes
+    # within a repeat.
+    seconds: dict[str, list[dict[int, float]]] = {mode: [] for mode in modes}
     load = LoadMeter()
-    seconds["plain"] = {n: timed(plain, n) for n in sizes}
     with ray_session(None, 2):
-        for actors in actor_counts:
-            for block in blocks:
-                mode = f"ray, {actors} actor{'s' if actors > 1 else ''}, blocks of {block} rows"
-                seconds[mode] = {n: timed(on_ray, n, block, actors) for n in sizes}
-    seconds["plain, again"] = {n: timed(plain, n) for n in sizes}
+        for _ in range(args.repeats):
+            seconds["plain"].append({n: timed(plain, n) for n in sizes})
+            for mode, (block, actors) in on_ray_modes.items():
+                seconds[mode].append({n: timed(on_ray, n, block, actors) for n in sizes})
     others = load.stop()
     low, high = sizes[0], sizes[-1]
     machine = describe()
     print(f"{machine['cpu']} ({machine['cores']} cores); other processes: {others:.2f} cores")
-    for mode, by_n in seconds.items():
-        marginal = (high - low) / (by_n[high] - by_n[low])
-        per_batch = 1000 * (by_n[high] - by_n[low]) / ((high - low) / BATCH_SIZE)
-        times = ", ".join(f"N={n}: {s:.1f} s" for n, s in by_n.items())
-        print(f"{mode}: {times}; marginal {marginal:,.0f} rows/s, {per_batch:.1f} ms per batch")
+
+    def per_row(by_n: dict[int, float]) -> float:
+        """Marginal seconds per row between the smallest and the largest N."""
+        return (by_n[high] - by_n[low]) / (high - low)
+
+    for mode, repeats in seconds.items():
+        times = ", ".join(
+            f"N={n}: " + "/".join(f"{r[n]:.1f}" for r in repeats) + " s" for n in sizes
+        )
+        rates = "/".join(f"{1 / per_row(r):,.0f}" for r in repeats)
+        line = f"{mode}: {times}; marginal {rates} rows/s"
+        if mode != "plain":
+            ratios = [
+                per_row(r) / per_row(p) for r, p in zip(repeats, seconds["plain"], strict=True)
+            ]
+            ends = [r[high] / p[high] for r, p in zip(repeats, seconds["plain"], strict=True)]
+            line += (
+                "; time per row over the plain loop's in the same repeat: "
+                + ", ".join(f"{x:.2f}x" for x in ratios)
+                + f" (median {statistics.median(ratios):.2f}x); end to end at N={high}: "
+                + ", ".join(f"{x:.2f}x" for x in ends)
+            )
+        print(line)
 
 
 if __name__ == "__main__":
