@@ -122,9 +122,10 @@ class TracedOnceFunction:
     traces anew if it must.
 
     The function is traced without AutoGraph: the engine's passes use ``tf.while_loop`` and
-    Python control flow on Python values only, and converting them took about 1.5 s of the first
-    explain in every process (2.2 s of tracing on a small MLP became 0.7 s). Code of the user's
-    that AutoGraph converted before (the model) is called through :func:`as_autograph_converts`.
+    Python control flow on Python values only, and converting them cost 1.0 to 1.3 s of the
+    first explain in every process (``benchmarks/first_explain.py``; AutoGraph's conversions are
+    cached per process, not per explainer). The user's model, which AutoGraph converted before,
+    is called through :func:`as_autograph_converts`.
     """
 
     def __init__(self, function: Callable[..., Any]) -> None:
