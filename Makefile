@@ -52,11 +52,13 @@ docs: install
 benchmark: install
 	$(PYTHON) benchmarks/run.py
 
-# The whole benchmark pipeline in about a minute, written outside the repo: CI runs it so the
-# benchmark keeps working. Its numbers (few repeats, small N) are not the ones to quote.
+# The whole benchmark pipeline in about a minute, written outside the repo, and one round of
+# the first-explain benchmark (four fresh processes, about 25 s, printed only): CI runs them so
+# they keep working. Their numbers (few repeats, small N) are not the ones to quote.
 benchmark-smoke: install
 	$(PYTHON) benchmarks/run.py --quick --workloads cnn,text --memory-sizes 20 \
 		--output $${TMPDIR:-/tmp}/ig_plugin-benchmark-smoke/latest.json
+	$(PYTHON) benchmarks/first_explain.py --repeats 1
 
 # MLServer's alibi runtime, for the serving benchmark and its own test. Its pins (TensorFlow
 # < 2.15, protobuf < 5) conflict with mlserver 1.7, so it is installed with --no-deps into a folder
