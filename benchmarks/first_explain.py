@@ -69,22 +69,31 @@ def child(workload_key: str, model_file: str, n_samples: int) -> None:
 def measure(
     repeats: int, n_samples: int, folder: Path
 ) -> tuple[dict[str, dict[str, list[float]]], str]:
-    """Seconds of each part per workload and run, and the folder ig_plugin was imported from."""
+    """Seconds of each part per run, by workload title, and the folder ig_plugin was imported
+    from."""
     from workloads import WORKLOADS
 
-    files = {}
-    for key, workload in WORKLOADS.items():
-        files[key] = folder / f"{key}.keras"
-        workload.build().save(files[key])
-    runs: dict[str, dict[str, list[float]]] = {key: {p: [] for p in PARTS} for key in WORKLOADS}
+    runs: dict[str, dict[str, list[float]]] = {
+        w.title: {p: [] for p in PARTS} for w in WORKLOADS.values()
+    }
+    for workload in WORKLOADS.values():
+        workload.build().save(folder / f"{workload.key}.keras")
     for _ in range(repeats):
-        for key in WORKLOADS:
-            command = [sys.executable, __file__, "--child", key, str(files[key]), str(n_samples)]
+        for workload in WORKLOADS.values():
+            model_file = str(folder / f"{workload.key}.keras")
+            command = [
+                sys.executable,
+                __file__,
+                "--child",
+                workload.key,
+                model_file,
+                str(n_samples),
+            ]
             done = subprocess.run(command, check=True, capture_output=True, text=True)
             timed = json.loads(done.stdout.splitlines()[-1])
             package = timed.pop("package")
             for part, seconds in timed.items():
-                runs[key][part].append(seconds)
+                runs[workload.title][part].append(seconds)
     return runs, package
 
 
@@ -122,12 +131,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.child:
         child(args.child[0], args.child[1], int(args.child[2]))
         return
-    from workloads import WORKLOADS
-
     meter = LoadMeter()
     with tempfile.TemporaryDirectory() as folder:
         runs, package = measure(args.repeats, args.samples, Path(folder))
-    titles = {key: WORKLOADS[key].title for key in runs}
     report = {
         "command": "python benchmarks/first_explain.py " + " ".join(argv or sys.argv[1:]),
         "machine": describe(),
@@ -136,13 +142,10 @@ def main(argv: list[str] | None = None) -> None:
         "repeats": args.repeats,
         "samples": args.samples,
         "medians": {
-            titles[k]: {p: statistics.median(v) for p, v in parts.items()}
-            for k, parts in runs.items()
+            t: {p: statistics.median(v) for p, v in parts.items()} for t, parts in runs.items()
         },
-        "ranges": {
-            titles[k]: {p: (min(v), max(v)) for p, v in parts.items()} for k, parts in runs.items()
-        },
-        "runs": {titles[k]: parts for k, parts in runs.items()},
+        "ranges": {t: {p: (min(v), max(v)) for p, v in parts.items()} for t, parts in runs.items()},
+        "runs": runs,
     }
     if args.output:
         write_report(report, args.output, render)

@@ -87,11 +87,10 @@ def main(argv: list[str] | None = None) -> None:
         for actors in actor_counts
         for block in blocks
     }
-    modes = ["plain", *on_ray_modes]
     # seconds[mode][repeat][n]. Each repeat runs every mode in turn, the plain loop first, so a
     # change in the machine's load hits the modes of one repeat alike; the ratios compare modes
     # within a repeat.
-    seconds: dict[str, list[dict[int, float]]] = {mode: [] for mode in modes}
+    seconds: dict[str, list[dict[int, float]]] = {mode: [] for mode in ["plain", *on_ray_modes]}
     load = LoadMeter()
     with ray_session(None, 2):
         for _ in range(args.repeats):
@@ -114,10 +113,9 @@ def main(argv: list[str] | None = None) -> None:
         rates = "/".join(f"{1 / per_row(r):,.0f}" for r in repeats)
         line = f"{mode}: {times}; marginal {rates} rows/s"
         if mode != "plain":
-            ratios = [
-                per_row(r) / per_row(p) for r, p in zip(repeats, seconds["plain"], strict=True)
-            ]
-            ends = [r[high] / p[high] for r, p in zip(repeats, seconds["plain"], strict=True)]
+            pairs = list(zip(repeats, seconds["plain"], strict=True))
+            ratios = [per_row(r) / per_row(p) for r, p in pairs]
+            ends = [r[high] / p[high] for r, p in pairs]
             line += (
                 "; time per row over the plain loop's in the same repeat: "
                 + ", ".join(f"{x:.2f}x" for x in ratios)

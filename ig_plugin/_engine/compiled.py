@@ -100,6 +100,8 @@ class CompiledModel:
         self._scores = TracedOnceFunction(self._score_step)
 
     def _call(self, inputs: Sequence[tf.Tensor], call: ModelCall, kwargs: dict[str, Any]) -> Any:
+        # Wrapped per trace, not once: a wrapper kept on self would hold the model itself where
+        # ``model`` is a weak proxy (the metrics' shared passes), and keep it alive.
         model = as_autograph_converts(self.model)  # the passes themselves are not converted
         return model(call.layout.pack_for_model(inputs), **kwargs)
 
