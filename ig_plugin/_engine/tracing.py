@@ -37,6 +37,25 @@ def _signature(value: Any) -> Any:
     return type(value), repr(value)
 
 
+def _converts_model_alone() -> bool:
+    """Whether this TensorFlow has the internal AutoGraph API that converts one function on its
+    own (the one tf_keras calls): ``control_status_ctx`` with its status, and ``tf_convert``."""
+    try:
+        autograph = tf.__internal__.autograph
+        current = autograph.control_status_ctx()
+        type(current)(status=type(current.status).ENABLED)
+        return callable(autograph.tf_convert)
+    except (AttributeError, TypeError):
+        return False
+
+
+#: Whether :class:`TracedOnceFunction` traces the engine's passes without AutoGraph and has
+#: :func:`as_autograph_converts` convert the user's model alone. Where a TensorFlow lacks the
+#: API that takes, the passes are traced with AutoGraph, model and all: the same traces, at the
+#: cost of a slower first explain in each process.
+CONVERTS_MODEL_ALONE = _converts_model_alone()
+
+
 def as_autograph_converts(function: Callable[..., Any]) -> Callable[..., Any]:
     """``function`` called the way a ``tf.function`` with AutoGraph calls it: converted, unless
     AutoGraph leaves its module alone (Keras models and layers are called as they are).
@@ -45,8 +64,11 @@ def as_autograph_converts(function: Callable[..., Any]) -> Callable[..., Any]:
     model is called through this: a plain function with Python ``if`` on tensors, or a legacy
     Keras (tf_keras) model whose ``call`` has one (its layers convert ``call`` only where
     AutoGraph is on), traces as it did when the whole pass was converted. Keras 3 converts no
-    ``call`` either way.
+    ``call`` either way. Where :data:`CONVERTS_MODEL_ALONE` is False, ``function`` itself: the
+    pass around it is converted, and AutoGraph converts what it calls.
     """
+    if not CONVERTS_MODEL_ALONE:
+        return function
     autograph = tf.__internal__.autograph
     current = autograph.control_status_ctx()
     enabled = type(current)(status=type(current.status).ENABLED)
@@ -125,11 +147,14 @@ class TracedOnceFunction:
     Python control flow on Python values only, and converting them cost 1.0 to 1.3 s of the
     first explain in every process (``benchmarks/first_explain.py``; AutoGraph's conversions are
     cached per process, not per explainer). The user's model, which AutoGraph converted before,
-    is called through :func:`as_autograph_converts`.
+    is called through :func:`as_autograph_converts`; with AutoGraph, on a TensorFlow where
+    :data:`CONVERTS_MODEL_ALONE` is False.
     """
 
     def __init__(self, function: Callable[..., Any]) -> None:
-        self._function = tf.function(function, reduce_retracing=True, autograph=False)
+        self._function = tf.function(
+            function, reduce_retracing=True, autograph=not CONVERTS_MODEL_ALONE
+        )
         self._traces: dict[Any, _Trace] = {}
         self._lock = threading.Lock()
 

@@ -13,6 +13,7 @@ import tensorflow as tf
 from compat import KERAS_MAJOR, keras
 
 from ig_plugin import IntegratedGradients
+from ig_plugin._engine import tracing
 
 X = np.random.default_rng(30).normal(size=(5, 4)).astype("float32")
 TARGET = np.array([0, 1, 2, 1, 0])
@@ -138,13 +139,36 @@ class BranchingModel(keras.Model):
         return _squares_if_positive(x)
 
 
-def test_a_function_with_python_control_flow_on_tensors_is_converted_as_before():
+@pytest.fixture(params=["model alone", "whole pass"])
+def autograph_converts(request, monkeypatch):
+    """Each way the engine has AutoGraph convert the model: the model alone (passes traced
+    without AutoGraph), or the whole pass, as on a TensorFlow without the API the first takes."""
+    if request.param == "whole pass":
+        monkeypatch.setattr(tracing, "CONVERTS_MODEL_ALONE", False)
+    return request.param
+
+
+def test_this_tensorflow_converts_the_model_alone():
+    # Else every process's first explain pays AutoGraph's conversion of the passes again.
+    assert tracing.CONVERTS_MODEL_ALONE
+
+
+def test_a_tensorflow_without_the_internal_autograph_api_converts_whole_passes(monkeypatch):
+    monkeypatch.delattr(tf.__internal__, "autograph")
+    assert not tracing._converts_model_alone()
+
+
+def test_a_function_with_python_control_flow_on_tensors_is_converted_as_before(
+    autograph_converts,
+):
     # IG of sum(x**2) from a zero baseline is x**2 exactly; the other branch gives -x**2.
     explanation = IntegratedGradients(_squares_if_positive).explain(POSITIVE)
     np.testing.assert_allclose(explanation.attributions[0], POSITIVE**2, rtol=1e-5)
 
 
-def test_a_legacy_keras_call_with_python_control_flow_on_tensors_is_converted_as_before():
+def test_a_legacy_keras_call_with_python_control_flow_on_tensors_is_converted_as_before(
+    autograph_converts,
+):
     if KERAS_MAJOR == 3:
         pytest.skip("Keras 3 converts no layer's call, in its own predict as in explain")
     model = BranchingModel()
