@@ -99,10 +99,12 @@ def measure(
 
 def render(report: dict) -> str:
     machine = report["machine"]
+    repeats = report["repeats"]
+    runs = f"medians of {repeats} fresh processes" if repeats > 1 else "one fresh process"
     lines = [
         f"Measured on {machine['cpu']} ({machine['cores']} cores), TensorFlow "
-        f"{machine['tensorflow']}. {report['samples']} samples per ``explain``; medians of "
-        f"{report['repeats']} fresh processes per workload, in seconds (range in brackets). "
+        f"{machine['tensorflow']}. {report['samples']} samples per ``explain``; {runs} per "
+        "workload, in seconds (range in brackets). "
         f"Other processes kept {report['other_load_cores']:.2f} cores busy on average.",
         "",
         ".. list-table:: A new process's first explain",
