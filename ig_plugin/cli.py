@@ -28,7 +28,7 @@ from ig_plugin._batch import files
 from ig_plugin._batch.rows import FEATURES, ROW_ID, TARGETS, Collector, batches
 from ig_plugin._batch.signals import EXIT_CODE as TERMINATED
 from ig_plugin._batch.signals import Terminated, sigterm_raises
-from ig_plugin._batch.worker import BatchExplainer, Columns, ExplainerSettings
+from ig_plugin._batch.worker import BatchExplainer, Columns, ExplainerSettings, load_model_check
 from ig_plugin._integral.quadrature import MIN_STEPS
 
 PROGRAM = "ig-plugin"
@@ -224,10 +224,15 @@ def explain(args: argparse.Namespace) -> None:
             check_address(args.ray_address)  # before the model is loaded: a wrong address is fast
     data, targets = _read_inputs(args)
     columns = Columns(FEATURES, None if targets is None else TARGETS, ROW_ID)
-    # Loaded here with --ray too: a model that does not fit the data fails before Ray starts.
-    worker = BatchExplainer(args.model, args.explainer, settings, columns)
-    worker.check_shape(data.shape, f"DATA {str(args.data)!r}")
-    worker.check(np.asarray(data[:1]), targets)
+    # Checked here with --ray too: a model that does not fit the data fails before Ray starts.
+    # With Ray the actors explain, so this process loads only what the check needs.
+    if args.ray:
+        model_check = load_model_check(args.model, args.explainer, settings, columns)
+    else:
+        worker = BatchExplainer(args.model, args.explainer, settings, columns)
+        model_check = worker.model_check
+    model_check.check_shape(data.shape, f"DATA {str(args.data)!r}")
+    model_check.check(np.asarray(data[:1]), targets)
     if args.ray:
         collector = _explain_on_ray(data, targets, args, settings)
     else:

@@ -2,6 +2,7 @@
 rows in DATA's order, and exit code 2 with one line on stderr (and no OUT) for bad input."""
 
 import contextlib
+import dataclasses
 import errno
 import os
 import shutil
@@ -36,9 +37,9 @@ from ig_plugin import (
     IntegratedGradients,
     NoiseTunnel,
 )
-from ig_plugin._batch.rows import Collector
+from ig_plugin._batch.rows import FEATURES, ROW_ID, TARGETS, Collector
 from ig_plugin._batch.signals import Terminated, sigterm_raises
-from ig_plugin._batch.worker import BatchExplainer, ExplainerSettings
+from ig_plugin._batch.worker import BatchExplainer, Columns, ExplainerSettings, load_model_check
 from ig_plugin.cli import main
 
 
@@ -226,6 +227,28 @@ def test_bad_input_exits_2_with_one_line_and_no_output(case, tmp_path, capsys, p
     assert word in lines[0]
     assert output.read_bytes() == b"an earlier result"  # OUT untouched
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.npz")]
+
+
+@pytest.mark.parametrize(
+    ("extra", "word"),
+    [([], f"must have shape (N, {N_FEATURES})"), (["--target", "3"], "out of range")],
+    ids=["rows the model does not take", "a target past the model's classes"],
+)
+def test_with_ray_a_model_that_does_not_fit_fails_before_ray_starts(
+    case, tmp_path, capsys, monkeypatch, extra, word
+):
+    pytest.importorskip("ray.data")
+    import ig_plugin._batch.on_ray
+
+    sessions = []
+    monkeypatch.setattr(ig_plugin._batch.on_ray, "ray_session", lambda *a: sessions.append(a))
+    data = tmp_path / "data.npy"
+    np.save(data, case.X if extra else np.ones((6, N_FEATURES + 1), dtype="float32"))
+    argv = ["explain", case.model_path, data, "-o", tmp_path / "o.npz", "--ray", *extra]
+    assert main(list(map(str, argv))) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("ig-plugin: error: ") and word in line, line
+    assert sessions == []  # Ray never started
 
 
 def test_a_shape_error_gives_the_shape_of_data_and_of_the_model_input(case, tmp_path, capsys):
@@ -457,6 +480,46 @@ def test_sigterm_raises_once_then_the_previous_handler_is_back():
         os.kill(os.getpid(), signal.SIGTERM)  # a second one, during the cleanup: ignored
         time.sleep(0.1)
     assert signal.getsignal(signal.SIGTERM) is previous
+
+
+@pytest.mark.parametrize("target_column", [None, TARGETS], ids=["no targets", "targets"])
+def test_the_check_of_a_new_explainer_is_the_one_its_worker_makes(case, target_column):
+    columns = Columns(FEATURES, target_column, ROW_ID)
+    alone = load_model_check(case.model_path, None, ExplainerSettings(), columns)
+    worker = BatchExplainer(case.model_path, None, ExplainerSettings(), columns)
+    assert dataclasses.replace(alone, model=None) == dataclasses.replace(
+        worker.model_check, model=None
+    )
+    assert alone.explains_predicted_class == (target_column is None)
+
+
+def test_the_check_of_a_new_explainer_imports_no_explainer(case):
+    # What the command line with Ray runs before its actors: the model alone, not alibi (1.3 s).
+    code = (
+        "import sys, numpy as np\n"
+        "from ig_plugin._batch.worker import Columns, ExplainerSettings, load_model_check\n"
+        "check = load_model_check(sys.argv[1], None, ExplainerSettings(), Columns())\n"
+        "check.check(np.load(sys.argv[2])[:1])\n"
+        "print([m for m in ('alibi', 'ig_plugin.integrated_gradients') if m in sys.modules])\n"
+    )
+    command = [sys.executable, "-c", code, str(case.model_path), str(case.data_path)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["[]"]
+
+
+def test_a_saved_explainers_check_takes_its_layer(tmp_path):
+    # A layer's explainer takes integer ids; only the saved explainer knows it has one.
+    inputs = keras.Input((4,), dtype="int32")
+    hidden = keras.layers.Embedding(10, 3)(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(hidden)))
+    model.save(tmp_path / "ids.keras")
+    IntegratedGradients(model, layer=model.layers[1]).save(tmp_path / "saved")
+    check = load_model_check(
+        tmp_path / "ids.keras", tmp_path / "saved", ExplainerSettings(), Columns()
+    )
+    assert check.takes_ids and check.explains_predicted_class
+    check.check(np.array([[1, 2, 3, 4]]))  # ids pass
 
 
 def test_a_worker_given_no_targets_explains_the_predicted_class_and_its_meta_says_so(case):
