@@ -18,6 +18,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NoReturn
 
@@ -25,6 +26,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ig_plugin._batch import files
+from ig_plugin._batch.model_check import ModelCheck
 from ig_plugin._batch.rows import FEATURES, ROW_ID, TARGETS, Collector, batches
 from ig_plugin._batch.signals import EXIT_CODE as TERMINATED
 from ig_plugin._batch.signals import Terminated, sigterm_raises
@@ -177,7 +179,14 @@ def _explain_on_ray(
     targets: np.ndarray | None,
     args: argparse.Namespace,
     settings: ExplainerSettings,
+    check: Callable[[], None],
 ) -> Collector:
+    """Explain on Ray, ``check`` (the data checked against the model) running meanwhile.
+
+    ``check`` imports TensorFlow and loads the model, and a local Ray starts its processes: each
+    takes seconds, so ``check`` runs in a thread while Ray starts. No row goes to Ray before it
+    has passed; if it fails, Ray is stopped and its error raised.
+    """
     from ig_plugin._batch.on_ray import block_rows, dataset_from_batches, local_cpus, ray_session
     from ig_plugin.distributed import explain_dataset
 
@@ -189,23 +198,26 @@ def _explain_on_ray(
     if cpus is None:
         cpus = max(1, local_cpus(actors) // actors) if not args.ray_address else 1
     collector = Collector(len(data))
-    with ray_session(args.ray_address, local_cpus(actors)):
-        rows = dataset_from_batches(batches(data, targets, rows_per_block))
-        explained = explain_dataset(
-            rows,
-            args.model,
-            args.explainer,
-            feature_column=FEATURES,
-            target_column=None if targets is None else TARGETS,
-            id_column=ROW_ID,
-            actors=actors,
-            batch_size=args.batch_size,
-            cpus_per_actor=cpus,
-            **settings.given(),
-        )
-        with tqdm(total=len(data), unit="row", desc="explain", disable=args.no_progress) as bar:
-            for batch in explained.iter_batches(batch_format="numpy", batch_size=None):
-                bar.update(collector.add(batch))
+    with ThreadPoolExecutor(1, thread_name_prefix="ig-plugin-check") as pool:
+        checked = pool.submit(check)
+        with ray_session(args.ray_address, local_cpus(actors)):
+            checked.result()
+            rows = dataset_from_batches(batches(data, targets, rows_per_block))
+            explained = explain_dataset(
+                rows,
+                args.model,
+                args.explainer,
+                feature_column=FEATURES,
+                target_column=None if targets is None else TARGETS,
+                id_column=ROW_ID,
+                actors=actors,
+                batch_size=args.batch_size,
+                cpus_per_actor=cpus,
+                **settings.given(),
+            )
+            with tqdm(total=len(data), unit="row", desc="explain", disable=args.no_progress) as bar:
+                for batch in explained.iter_batches(batch_format="numpy", batch_size=None):
+                    bar.update(collector.add(batch))
     return collector
 
 
@@ -224,18 +236,20 @@ def explain(args: argparse.Namespace) -> None:
             check_address(args.ray_address)  # before the model is loaded: a wrong address is fast
     data, targets = _read_inputs(args)
     columns = Columns(FEATURES, None if targets is None else TARGETS, ROW_ID)
-    # Checked here with --ray too: a model that does not fit the data fails before Ray starts.
-    # With Ray the actors explain, so this process loads only what the check needs.
+
+    def check(model_check: ModelCheck) -> None:
+        model_check.check_shape(data.shape, f"DATA {str(args.data)!r}")
+        model_check.check(np.asarray(data[:1]), targets)
+
     if args.ray:
-        model_check = load_model_check(args.model, args.explainer, settings, columns)
+        # The actors explain: this process loads only what the check needs (while Ray starts).
+        def check_for_ray() -> None:
+            check(load_model_check(args.model, args.explainer, settings, columns))
+
+        collector = _explain_on_ray(data, targets, args, settings, check_for_ray)
     else:
         worker = BatchExplainer(args.model, args.explainer, settings, columns)
-        model_check = worker.model_check
-    model_check.check_shape(data.shape, f"DATA {str(args.data)!r}")
-    model_check.check(np.asarray(data[:1]), targets)
-    if args.ray:
-        collector = _explain_on_ray(data, targets, args, settings)
-    else:
+        check(worker.model_check)
         collector = _explain_here(worker, data, targets, args)
     files.write_npz_atomically(args.output, collector.arrays())
 

@@ -87,6 +87,28 @@ def test_command_on_ray_matches_in_process_explain(cluster, case, tmp_path):
     assert ray_complaints(result.stderr) == []
 
 
+def test_a_model_that_does_not_fit_fails_with_one_line_while_ray_starts(cluster, case, tmp_path):
+    # The model is checked in a thread while the command connects to Ray: its error is the
+    # command's one line, and no actor starts (Ray would print a line for it).
+    wide = tmp_path / "wide.npy"
+    np.save(wide, np.ones((6, N_FEATURES + 1), dtype="float32"))
+    result = run_command(
+        "explain", case.model_path, wide, "-o", tmp_path / "out.npz",
+        "--ray", "--ray-address", cluster, "--no-progress",
+    )  # fmt: skip
+    assert result.returncode == 2
+    # The last line, after TensorFlow's own lines at its import (which no setting turns off).
+    *before, last = result.stderr.splitlines()
+    assert last == (
+        f"ig-plugin: error: DATA {str(wide)!r} must have shape (N, {N_FEATURES}) for the "
+        "model's input 'input_layer' (N samples; None: any size). Received: shape "
+        f"(6, {N_FEATURES + 1})."
+    )
+    assert not [line for line in before if "ig-plugin" in line or "MapWorker" in line]
+    assert ray_complaints(result.stderr) == []
+    assert not (tmp_path / "out.npz").exists()
+
+
 def test_fewer_batches_than_actors_start_fewer_actors_and_ray_is_quiet(cluster, case, tmp_path):
     output = tmp_path / "out.npz"
     # One batch, two actors asked for: the second would get no input (and Ray would warn).
