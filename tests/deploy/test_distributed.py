@@ -99,11 +99,12 @@ def test_a_model_that_does_not_fit_fails_with_one_line_while_ray_starts(cluster,
     assert result.returncode == 2
     # The last line, after TensorFlow's own lines at its import (which no setting turns off).
     *before, last = result.stderr.splitlines()
-    assert last == (
+    # (The input layer's name depends on how many models this process built before.)
+    assert last.startswith(
         f"ig-plugin: error: DATA {str(wide)!r} must have shape (N, {N_FEATURES}) for the "
-        "model's input 'input_layer' (N samples; None: any size). Received: shape "
-        f"(6, {N_FEATURES + 1})."
-    )
+        "model's input "
+    ), last
+    assert last.endswith(f"Received: shape (6, {N_FEATURES + 1})."), last
     assert not [line for line in before if "ig-plugin" in line or "MapWorker" in line]
     assert ray_complaints(result.stderr) == []
     assert not (tmp_path / "out.npz").exists()
