@@ -26,7 +26,6 @@ import numpy as np
 from tqdm import tqdm
 
 from ig_plugin._batch import files
-from ig_plugin._batch.model_check import ModelCheck
 from ig_plugin._batch.rows import FEATURES, ROW_ID, TARGETS, Collector, batches
 from ig_plugin._batch.signals import EXIT_CODE as TERMINATED
 from ig_plugin._batch.signals import Terminated, sigterm_raises
@@ -236,20 +235,18 @@ def explain(args: argparse.Namespace) -> None:
             check_address(args.ray_address)  # before the model is loaded: a wrong address is fast
     data, targets = _read_inputs(args)
     columns = Columns(FEATURES, None if targets is None else TARGETS, ROW_ID)
-
-    def check(model_check: ModelCheck) -> None:
-        model_check.check_shape(data.shape, f"DATA {str(args.data)!r}")
-        model_check.check(np.asarray(data[:1]), targets)
-
+    name = f"DATA {str(args.data)!r}"
     if args.ray:
         # The actors explain: this process loads only what the check needs (while Ray starts).
         def check_for_ray() -> None:
-            check(load_model_check(args.model, args.explainer, settings, columns))
+            load_model_check(args.model, args.explainer, settings, columns).check_dataset(
+                data, targets, name
+            )
 
         collector = _explain_on_ray(data, targets, args, settings, check_for_ray)
     else:
         worker = BatchExplainer(args.model, args.explainer, settings, columns)
-        check(worker.model_check)
+        worker.model_check.check_dataset(data, targets, name)
         collector = _explain_here(worker, data, targets, args)
     files.write_npz_atomically(args.output, collector.arrays())
 

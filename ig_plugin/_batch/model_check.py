@@ -52,6 +52,12 @@ class ModelCheck:
         if len(declared) == 1:  # nothing declared, or several inputs (which check() refuses)
             check_shape(shape, declared[0], name)
 
+    def check_dataset(self, data: np.ndarray, targets: np.ndarray | None, name: str) -> None:
+        """:meth:`check_shape` of all of ``data`` (named ``name`` in the message), then
+        :meth:`check` of its first row and of ``targets``."""
+        self.check_shape(data.shape, name)
+        self.check(np.asarray(data[:1]), targets)
+
     def output_shape(self, first_rows: np.ndarray) -> tuple[int, ...]:
         """The model's output shape per sample, from one forward pass on ``first_rows``."""
         outputs = self.model(self.model_rows(first_rows), training=False)

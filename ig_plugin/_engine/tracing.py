@@ -37,16 +37,21 @@ def _signature(value: Any) -> Any:
     return type(value), repr(value)
 
 
+def _enabled_autograph() -> tuple[Callable[..., Any], Any]:
+    """TensorFlow's internal ``tf_convert`` (the one tf_keras calls) and a context that turns
+    AutoGraph on for it."""
+    autograph = tf.__internal__.autograph
+    current = autograph.control_status_ctx()
+    return autograph.tf_convert, type(current)(status=type(current.status).ENABLED)
+
+
 def _converts_model_alone() -> bool:
-    """Whether this TensorFlow has the internal AutoGraph API that converts one function on its
-    own (the one tf_keras calls): ``control_status_ctx`` with its status, and ``tf_convert``."""
+    """Whether this TensorFlow has the internal AutoGraph API :func:`_enabled_autograph` takes."""
     try:
-        autograph = tf.__internal__.autograph
-        current = autograph.control_status_ctx()
-        type(current)(status=type(current.status).ENABLED)
-        return callable(autograph.tf_convert)
+        convert, _ = _enabled_autograph()
     except (AttributeError, TypeError):
         return False
+    return callable(convert)
 
 
 #: Whether :class:`TracedOnceFunction` traces the engine's passes without AutoGraph and has
@@ -69,10 +74,8 @@ def as_autograph_converts(function: Callable[..., Any]) -> Callable[..., Any]:
     """
     if not CONVERTS_MODEL_ALONE:
         return function
-    autograph = tf.__internal__.autograph
-    current = autograph.control_status_ctx()
-    enabled = type(current)(status=type(current.status).ENABLED)
-    return autograph.tf_convert(function, enabled)
+    convert, enabled = _enabled_autograph()
+    return convert(function, enabled)
 
 
 class _Trace(NamedTuple):
