@@ -144,7 +144,13 @@ def block_rows(n_rows: int, batch_size: int, actors: int) -> int:
 
 
 def dataset_from_batches(batches: Iterable[dict[str, np.ndarray]]) -> ray.data.Dataset:
-    """A Ray dataset with one block per batch of ``batches`` (see :func:`block_rows`)."""
+    """A Ray dataset with one block per batch of ``batches`` (see :func:`block_rows`).
+
+    Nothing runs on the cluster: each block's metadata is taken here, from the table in hand.
+    ``ray.data.from_arrow`` runs a task per table for it and waits for them, and on a local
+    cluster those tasks started two worker processes before any actor could start: 1.0 to
+    1.5 s more of every ``--ray`` run (a 2-core Intel Xeon).
+    """
     import pyarrow as pa
     import ray.data
     from ray.data.extensions import ArrowTensorArray
@@ -154,4 +160,4 @@ def dataset_from_batches(batches: Iterable[dict[str, np.ndarray]]) -> ray.data.D
         return ArrowTensorArray.from_numpy(values) if values.ndim > 1 else pa.array(values)
 
     tables = [pa.table({name: column(v) for name, v in batch.items()}) for batch in batches]
-    return ray.data.from_arrow(tables)
+    return ray.data.from_blocks(tables)

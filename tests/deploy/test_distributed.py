@@ -248,3 +248,37 @@ def test_small_rows_go_to_an_actor_several_batches_per_call_and_large_rows_one(c
     assert _rows_per_call(scalars, Columns(features=("a", "b")), 1024) == 1024 * BATCHES_PER_CALL
     lazy = small.map_batches(lambda batch: batch)
     assert _rows_per_call(lazy, Columns(), 32) == 32
+
+
+@ray.remote(num_cpus=2)
+class _AllCpus:
+    """An actor holding both CPUs of the module's cluster."""
+
+    def ready(self):
+        return True
+
+
+def test_rows_become_a_dataset_while_every_cpu_of_the_cluster_is_busy(cluster):
+    # The command line's rows become blocks with nothing run on the cluster: ray.data.from_arrow
+    # ran a task per block for its metadata, which waits here until a CPU is free.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ig_plugin._batch.on_ray import dataset_from_batches
+
+    batches = [
+        {"features": np.full((3, 2), index, np.float32), "row_id": np.arange(3) + 3 * index}
+        for index in range(4)
+    ]
+    holder = _AllCpus.remote()
+    pool = ThreadPoolExecutor(1)
+    try:
+        assert ray.get(holder.ready.remote())
+        assert ray.available_resources().get("CPU", 0) == 0
+        dataset = pool.submit(dataset_from_batches, batches).result(timeout=30)
+    finally:
+        ray.kill(holder)  # first: a build that waits for a CPU can then end, and the pool close
+        pool.shutdown()
+    assert dataset.num_blocks() == len(batches)
+    rows = dataset.take_batch(batch_size=12, batch_format="numpy")
+    np.testing.assert_array_equal(rows["row_id"], np.arange(12))
+    np.testing.assert_array_equal(rows["features"], np.repeat(np.arange(4), 3)[:, None] * [1, 1])
