@@ -148,8 +148,8 @@ def dataset_from_batches(batches: Iterable[dict[str, np.ndarray]]) -> ray.data.D
 
     Nothing runs on the cluster: each block's metadata is taken here, from the table in hand.
     ``ray.data.from_arrow`` runs a task per table for it and waits for them, and on a local
-    cluster those tasks started two worker processes before any actor could start: 1.1 to
-    1.5 s more of every ``--ray`` run (a 2-core Intel Xeon).
+    cluster those tasks started two worker processes before any actor could start (on a 2-core
+    Intel Xeon that cost 1.5 s in some runs, and nothing measurable in others).
     """
     import pyarrow as pa
     import ray.data
