@@ -11,7 +11,13 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ig_plugin._batch.worker import BatchExplainer, Columns, ExplainerSettings
+from ig_plugin._batch.model_check import RowsToCheck
+from ig_plugin._batch.worker import (
+    BatchExplainer,
+    CheckedBatchExplainer,
+    Columns,
+    ExplainerSettings,
+)
 from ig_plugin._request.checks import check_scalar
 
 if TYPE_CHECKING:
@@ -117,6 +123,7 @@ def explain_dataset(
     internal_batch_size: int | str | None = None,
     memory_budget: int | None = None,
     _worker: type[BatchExplainer] = BatchExplainer,  # private: tests give one that fails
+    _rows_check: RowsToCheck | None = None,  # private: the command line's rows, see below
 ) -> ray.data.Dataset:
     """Explain every row of a Ray dataset with Integrated Gradients, on a pool of Ray actors.
 
@@ -205,16 +212,23 @@ def explain_dataset(
     settings.check_for(explainer_uri, lambda name: f"`{name}`")
     columns = _columns(feature_column, target_column, id_column)
     _check_schema(dataset, columns)
+    worker: type[BatchExplainer | CheckedBatchExplainer] = _worker
+    arguments: dict[str, Any] = {
+        "model_uri": os.fspath(model_uri),
+        "explainer_uri": None if explainer_uri is None else os.fspath(explainer_uri),
+        "settings": settings,
+        "columns": columns,
+        "intra_op_threads": max(1, int(cpus_per_actor)),
+        "rows_per_explain": batch_size,
+    }
+    if _rows_check is not None:
+        # The command line's rows are checked by the actors, which load the model anyway: its
+        # own process then imports no TensorFlow (see CheckedBatchExplainer).
+        worker = CheckedBatchExplainer
+        arguments = {"rows_check": _rows_check, "worker_class": _worker, **arguments}
     return dataset.map_batches(
-        _worker,
-        fn_constructor_kwargs={
-            "model_uri": os.fspath(model_uri),
-            "explainer_uri": None if explainer_uri is None else os.fspath(explainer_uri),
-            "settings": settings,
-            "columns": columns,
-            "intra_op_threads": max(1, int(cpus_per_actor)),
-            "rows_per_explain": batch_size,
-        },
+        worker,
+        fn_constructor_kwargs=arguments,
         batch_size=_rows_per_call(dataset, columns, batch_size),
         batch_format="numpy",
         compute=ray.data.ActorPoolStrategy(size=actors),

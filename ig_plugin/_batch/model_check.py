@@ -9,6 +9,34 @@ import numpy as np
 
 
 @dataclass(frozen=True)
+class RowsToCheck:
+    """What the check of a dataset needs of it: its shape, first row and targets, not its rows,
+    so that every Ray actor can be handed it.
+
+    Attributes
+    ----------
+    name
+        How messages name the data (``DATA 'rows.npy'`` on the command line).
+    shape
+        The whole data's shape.
+    first_row
+        The data's first row, leading axis 1: its shape and dtype stand for every row.
+    targets
+        All the targets, or None.
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    first_row: np.ndarray
+    targets: np.ndarray | None = None
+
+    @classmethod
+    def of(cls, data: np.ndarray, targets: np.ndarray | None, name: str) -> RowsToCheck:
+        """The rows of ``data`` (named ``name``) and their ``targets``, to check."""
+        return cls(name, tuple(data.shape), np.array(data[:1]), targets)  # a copy, not a view
+
+
+@dataclass(frozen=True)
 class ModelCheck:
     """What a dataset's rows and targets must fit: the model, and what its explainer adds.
 
@@ -52,11 +80,11 @@ class ModelCheck:
         if len(declared) == 1:  # nothing declared, or several inputs (which check() refuses)
             check_shape(shape, declared[0], name)
 
-    def check_dataset(self, data: np.ndarray, targets: np.ndarray | None, name: str) -> None:
-        """:meth:`check_shape` of all of ``data`` (named ``name`` in the message), then
-        :meth:`check` of its first row and of ``targets``."""
-        self.check_shape(data.shape, name)
-        self.check(np.asarray(data[:1]), targets)
+    def check_rows(self, rows: RowsToCheck) -> None:
+        """:meth:`check_shape` of all the ``rows`` (named as they say), then :meth:`check` of
+        their first row and of their targets."""
+        self.check_shape(rows.shape, rows.name)
+        self.check(rows.first_row, rows.targets)
 
     def output_shape(self, first_rows: np.ndarray) -> tuple[int, ...]:
         """The model's output shape per sample, from one forward pass on ``first_rows``."""

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ig_plugin._batch.worker import ATTRIBUTIONS, DELTA, PREDICTION, TARGET
+from ig_plugin._batch.worker import ATTRIBUTIONS, DELTA, PREDICTION, REFUSED, TARGET
 
 #: Column names of the command line's batches.
 ROW_ID, FEATURES, TARGETS = "row_id", "features", "target"
@@ -54,7 +54,16 @@ class Collector:
         self._seen = np.zeros(n_rows, dtype=bool)
 
     def add(self, batch: dict[str, np.ndarray]) -> int:
-        """Store one explained batch; returns its number of rows."""
+        """Store one explained batch; returns its number of rows.
+
+        Raises
+        ------
+        ValueError
+            The batch is a worker's refusal (see
+            :class:`~ig_plugin._batch.worker.CheckedBatchExplainer`): its message.
+        """
+        if REFUSED in batch:
+            raise ValueError(str(np.asarray(batch[REFUSED])[0]))
         rows = np.asarray(batch[ROW_ID], dtype=np.int64)
         if self._seen[rows].any():
             raise RuntimeError(f"Rows {rows[self._seen[rows]][:5].tolist()} came back twice.")

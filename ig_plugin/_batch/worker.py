@@ -2,8 +2,10 @@
 batch of rows goes through the same ``explain``.
 
 The command line without Ray runs :class:`BatchExplainer` in its own process; with Ray, every
-actor of the pool runs one. One class for both is what makes their outputs the same, row for row.
-TensorFlow is imported when a worker is built, not when this module is imported.
+actor of the pool runs one (behind a :class:`CheckedBatchExplainer`, which first checks the
+command's rows against the model it loads). One class for both is what makes their outputs the
+same, row for row. TensorFlow is imported when a worker is built, not when this module is
+imported.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ig_plugin._batch.model_check import ModelCheck
+from ig_plugin._batch.model_check import ModelCheck, RowsToCheck
 from ig_plugin._integral.quadrature import MIN_STEPS
 from ig_plugin._model.loading import load_model
 from ig_plugin._request import checks
@@ -23,6 +25,11 @@ from ig_plugin._request.targets import predicted_class
 
 #: The columns a worker adds to each batch (``target`` only when a target was explained).
 ATTRIBUTIONS, DELTA, PREDICTION, TARGET = "attributions", "delta", "prediction", "target"
+#: The only column of a :class:`CheckedBatchExplainer`'s answer when the rows do not fit.
+REFUSED = "refused"
+#: The errors a user can fix (a model file that is missing or unreadable, rows or targets that
+#: do not fit it), which a :class:`CheckedBatchExplainer` answers with instead of raising.
+FIXABLE_ERRORS = (OSError, TypeError, ValueError)
 
 
 @dataclass(frozen=True)
@@ -98,31 +105,6 @@ class ExplainerSettings:
                 f"{spelling('internal_batch_size')} {self.internal_batch_size!r}."
             )
         checks.check_memory_budget(checks.AUTO, self.memory_budget)
-
-
-def load_model_check(
-    model_uri: str | os.PathLike,
-    explainer_uri: str | os.PathLike | None,
-    settings: ExplainerSettings,
-    columns: Columns,
-) -> ModelCheck:
-    """The check a :class:`BatchExplainer` built from the same arguments makes of a dataset, for
-    a process that only checks (the command line's, before Ray's actors explain).
-
-    A new explainer adds nothing model-specific to the check (no layer; the predicted class
-    where there are no targets), so only the model is loaded: not the explainers' modules and
-    alibi's, which took 1.3 s of each process (a 2-core Intel Xeon). A saved explainer is
-    loaded whole, as its layer and ``target_fn`` decide.
-
-    Raises
-    ------
-    TypeError, ValueError
-        As :class:`BatchExplainer` does: settings with a saved explainer, or invalid ones.
-    """
-    if explainer_uri is not None:
-        return BatchExplainer(model_uri, explainer_uri, settings, columns).model_check
-    settings.check_for(explainer_uri)
-    return ModelCheck(load_model(model_uri), explains_predicted_class=columns.target is None)
 
 
 class BatchExplainer:
@@ -234,3 +216,51 @@ class BatchExplainer:
         if explanation.target is not None:
             result[TARGET] = explanation.target
         return result
+
+
+class CheckedBatchExplainer:
+    """A :class:`BatchExplainer` that first checks given rows against its model: the command
+    line's worker on Ray, where the actors are the only processes that load the model.
+
+    An error the user can fix (:data:`FIXABLE_ERRORS`: the model cannot be loaded, or the rows
+    or targets do not fit it) is not raised: every batch is answered with it instead, as the one
+    value of a :data:`REFUSED` column, for the command to raise. An error raised in a Ray actor
+    reaches the command only inside Ray's own report of it, after Ray has printed tracebacks
+    from its processes.
+
+    Parameters
+    ----------
+    rows_check
+        The rows to check, before any batch.
+    worker_class
+        The worker to build and check with.
+    **worker_arguments
+        ``worker_class``'s arguments.
+
+    Attributes
+    ----------
+    refusal
+        The error's message, on one line; None when the rows fit.
+    """
+
+    def __init__(
+        self,
+        rows_check: RowsToCheck,
+        worker_class: type[BatchExplainer] = BatchExplainer,
+        **worker_arguments: Any,
+    ) -> None:
+        self.worker: BatchExplainer | None = None
+        self.refusal: str | None = None
+        try:
+            worker = worker_class(**worker_arguments)
+            worker.model_check.check_rows(rows_check)
+        except FIXABLE_ERRORS as error:
+            self.refusal = " ".join(str(error).split())
+        else:
+            self.worker = worker
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The worker's answer to ``batch``, or the refusal."""
+        if self.worker is None:
+            return {REFUSED: np.array([self.refusal])}
+        return self.worker(batch)

@@ -2,14 +2,15 @@
 rows in DATA's order, and exit code 2 with one line on stderr (and no OUT) for bad input."""
 
 import contextlib
-import dataclasses
 import errno
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import time
+import types
 from functools import partial
 from pathlib import Path
 
@@ -37,9 +38,16 @@ from ig_plugin import (
     IntegratedGradients,
     NoiseTunnel,
 )
+from ig_plugin._batch.model_check import RowsToCheck
 from ig_plugin._batch.rows import FEATURES, ROW_ID, TARGETS, Collector
 from ig_plugin._batch.signals import Terminated, sigterm_raises
-from ig_plugin._batch.worker import BatchExplainer, Columns, ExplainerSettings, load_model_check
+from ig_plugin._batch.worker import (
+    REFUSED,
+    BatchExplainer,
+    CheckedBatchExplainer,
+    Columns,
+    ExplainerSettings,
+)
 from ig_plugin.cli import main
 
 
@@ -229,28 +237,41 @@ def test_bad_input_exits_2_with_one_line_and_no_output(case, tmp_path, capsys, p
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.npz")]
 
 
+def _explain_dataset_here(rows, model_uri, explainer_uri, *, _rows_check, **arguments):
+    """``explain_dataset`` without Ray: the worker its actors build, over the rows in this
+    process."""
+    columns = Columns(arguments["feature_column"], arguments["target_column"], ROW_ID)
+    worker = CheckedBatchExplainer(
+        _rows_check, model_uri=model_uri, explainer_uri=explainer_uri, columns=columns
+    )
+    return types.SimpleNamespace(iter_batches=lambda **_: (worker(batch) for batch in rows))
+
+
 @pytest.mark.parametrize(
     ("extra", "word"),
     [([], f"must have shape (N, {N_FEATURES})"), (["--target", "3"], "out of range")],
     ids=["rows the model does not take", "a target past the model's classes"],
 )
-def test_with_ray_a_model_that_does_not_fit_fails_before_any_row_goes_to_ray(
+def test_with_ray_the_actors_refusal_is_the_commands_one_line(
     case, tmp_path, capsys, monkeypatch, extra, word
 ):
     pytest.importorskip("ray.data")
     import ig_plugin._batch.on_ray
+    import ig_plugin.distributed
 
-    # The check runs while Ray starts (here, a session that starts nothing); Ray gets no row.
-    sent = []
+    # The actors check the rows (here, their worker in this process, with no Ray at all). The
+    # progress bar is on: a refusal comes before it is drawn.
     monkeypatch.setattr(ig_plugin._batch.on_ray, "ray_session", lambda *a: contextlib.nullcontext())
-    monkeypatch.setattr(ig_plugin._batch.on_ray, "dataset_from_batches", sent.append)
+    monkeypatch.setattr(ig_plugin._batch.on_ray, "dataset_from_batches", list)
+    monkeypatch.setattr(ig_plugin.distributed, "explain_dataset", _explain_dataset_here)
     data = tmp_path / "data.npy"
     np.save(data, case.X if extra else np.ones((6, N_FEATURES + 1), dtype="float32"))
-    argv = ["explain", case.model_path, data, "-o", tmp_path / "o.npz", "--ray", *extra]
+    output = tmp_path / "o.npz"
+    argv = ["explain", case.model_path, data, "-o", output, "--ray", *extra]
     assert main(list(map(str, argv))) == 2
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith("ig-plugin: error: ") and word in line, line
-    assert sent == []
+    assert not output.exists()
 
 
 def test_a_shape_error_gives_the_shape_of_data_and_of_the_model_input(case, tmp_path, capsys):
@@ -484,32 +505,6 @@ def test_sigterm_raises_once_then_the_previous_handler_is_back():
     assert signal.getsignal(signal.SIGTERM) is previous
 
 
-@pytest.mark.parametrize("target_column", [None, TARGETS], ids=["no targets", "targets"])
-def test_the_check_of_a_new_explainer_is_the_one_its_worker_makes(case, target_column):
-    columns = Columns(FEATURES, target_column, ROW_ID)
-    alone = load_model_check(case.model_path, None, ExplainerSettings(), columns)
-    worker = BatchExplainer(case.model_path, None, ExplainerSettings(), columns)
-    assert dataclasses.replace(alone, model=None) == dataclasses.replace(
-        worker.model_check, model=None
-    )
-    assert alone.explains_predicted_class == (target_column is None)
-
-
-def test_the_check_of_a_new_explainer_imports_no_explainer(case):
-    # What the command line with Ray runs before its actors: the model alone, not alibi (1.3 s).
-    code = (
-        "import sys, numpy as np\n"
-        "from ig_plugin._batch.worker import Columns, ExplainerSettings, load_model_check\n"
-        "check = load_model_check(sys.argv[1], None, ExplainerSettings(), Columns())\n"
-        "check.check(np.load(sys.argv[2])[:1])\n"
-        "print([m for m in ('alibi', 'ig_plugin.integrated_gradients') if m in sys.modules])\n"
-    )
-    command = [sys.executable, "-c", code, str(case.model_path), str(case.data_path)]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["[]"]
-
-
 def test_a_saved_explainers_check_takes_its_layer(tmp_path):
     # A layer's explainer takes integer ids; only the saved explainer knows it has one.
     inputs = keras.Input((4,), dtype="int32")
@@ -517,11 +512,70 @@ def test_a_saved_explainers_check_takes_its_layer(tmp_path):
     model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(hidden)))
     model.save(tmp_path / "ids.keras")
     IntegratedGradients(model, layer=model.layers[1]).save(tmp_path / "saved")
-    check = load_model_check(
-        tmp_path / "ids.keras", tmp_path / "saved", ExplainerSettings(), Columns()
-    )
+    check = BatchExplainer(tmp_path / "ids.keras", tmp_path / "saved").model_check
     assert check.takes_ids and check.explains_predicted_class
     check.check(np.array([[1, 2, 3, 4]]))  # ids pass
+    with pytest.raises(TypeError, match="integer"):
+        BatchExplainer(tmp_path / "ids.keras").model_check.check(np.array([[1, 2, 3, 4]]))
+
+
+def test_a_checked_worker_whose_rows_fit_answers_as_its_worker_does(case):
+    batch = {FEATURES: case.X[:7], ROW_ID: np.arange(7)}
+    rows = RowsToCheck.of(case.X, None, "DATA")
+    checked = CheckedBatchExplainer(rows, model_uri=case.model_path, rows_per_explain=3)
+    assert checked.refusal is None
+    expected = BatchExplainer(case.model_path)(batch)
+    answer = checked(batch)
+    assert answer.keys() == expected.keys()
+    for name, values in expected.items():
+        np.testing.assert_array_equal(answer[name], values)
+
+
+@pytest.mark.parametrize(
+    ("rows", "model", "message"),
+    [
+        ("wide", "model", rf"DATA must have shape \(N, {N_FEATURES}\).*Received: shape \(6, "),
+        ("targets", "model", "out of range"),
+        ("fit", "missing", "does not exist"),
+        ("fit", "not a zip", "is not: it is corrupt"),
+    ],
+)
+def test_a_checked_worker_answers_every_batch_with_what_the_user_must_fix(
+    case, tmp_path, rows, model, message
+):
+    data = np.ones((6, N_FEATURES + 1), "float32") if rows == "wide" else case.X
+    targets = np.full(len(data), 3) if rows == "targets" else None
+    model_path = {"model": case.model_path, "missing": tmp_path / "none.keras"}.get(model)
+    if model_path is None:
+        model_path = tmp_path / "text.keras"
+        model_path.write_text("not a model")
+    columns = Columns(FEATURES, None if targets is None else TARGETS, ROW_ID)
+    checked = CheckedBatchExplainer(
+        RowsToCheck.of(data, targets, "DATA"), model_uri=model_path, columns=columns
+    )
+    assert checked.worker is None and re.search(message, checked.refusal), checked.refusal
+    assert "\n" not in checked.refusal
+    for batch in ({FEATURES: data[:2], ROW_ID: np.arange(2)}, {ROW_ID: np.arange(1)}):
+        answer = checked(batch)
+        assert list(answer) == [REFUSED]
+        np.testing.assert_array_equal(answer[REFUSED], [checked.refusal])
+    # The command's side: the refusal is raised with its message, and nothing is stored.
+    collector = Collector(len(data))
+    with pytest.raises(ValueError, match=re.escape(checked.refusal)):
+        collector.add(checked({ROW_ID: np.arange(1)}))
+    with pytest.raises(RuntimeError, match=f"{len(data)} rows were not explained"):
+        collector.arrays()
+
+
+def test_a_checked_worker_raises_what_the_user_cannot_fix(case):
+    class Broken(BatchExplainer):
+        def __init__(self, **arguments):
+            raise RuntimeError("a bug")
+
+    with pytest.raises(RuntimeError, match="a bug"):
+        CheckedBatchExplainer(
+            RowsToCheck.of(case.X, None, "DATA"), Broken, model_uri=case.model_path
+        )
 
 
 def test_a_worker_given_no_targets_explains_the_predicted_class_and_its_meta_says_so(case):

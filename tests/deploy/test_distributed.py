@@ -7,6 +7,8 @@ One local Ray cluster (2 CPUs) serves the module.
 import os
 import re
 import socket
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -19,7 +21,14 @@ pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
 ArrowTensorArray = pytest.importorskip("ray.data.extensions").ArrowTensorArray
 
-from batch_cases import BATCH_SIZE, N_FEATURES, TOLERANCE, make_case, run_command  # noqa: E402
+from batch_cases import (  # noqa: E402
+    BATCH_SIZE,
+    COMMAND_TIMEOUT_S,
+    N_FEATURES,
+    TOLERANCE,
+    make_case,
+    run_command,
+)
 from batch_cases import assert_matches as assert_output_matches  # noqa: E402
 
 from ig_plugin._batch.on_ray import dataset_from_batches  # noqa: E402
@@ -78,28 +87,47 @@ def case(tmp_path_factory):
     return make_case(tmp_path_factory.mktemp("ray"))
 
 
-def test_command_on_ray_matches_in_process_explain(cluster, case, tmp_path):
+#: The command, with the modules of TensorFlow, Keras and alibi it imported printed at the end.
+COMMAND_WITH_ITS_IMPORTS = (
+    "import sys\n"
+    "from ig_plugin.cli import main\n"
+    "code = main(sys.argv[1:])\n"
+    "print(sorted(m for m in ('tensorflow', 'keras', 'tf_keras', 'alibi') if m in sys.modules))\n"
+    "sys.exit(code)\n"
+)
+
+
+def test_command_on_ray_matches_in_process_explain_and_imports_no_tensorflow(
+    cluster, case, tmp_path
+):
     output = tmp_path / "out.npz"
-    result = run_command(
+    arguments = [
         "explain", case.model_path, case.data_path, "-o", output, "--batch-size", BATCH_SIZE,
         "--ray", "--ray-address", cluster, "--actors", 2, "--no-progress",
-    )  # fmt: skip
+    ]  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-c", COMMAND_WITH_ITS_IMPORTS, *map(str, arguments)],
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_TIMEOUT_S,
+    )
     assert result.returncode == 0, result.stderr
     assert_output_matches(output, case.reference())
     assert ray_complaints(result.stderr) == []
+    # Only the actors load the model: the command's process imports none of them.
+    assert result.stdout.splitlines()[-1] == "[]", result.stdout
 
 
-def test_a_model_that_does_not_fit_fails_with_one_line_while_ray_starts(cluster, case, tmp_path):
-    # The model is checked in a thread while the command connects to Ray: its error is the
-    # command's one line, and no actor starts (Ray would print a line for it).
+def test_a_model_that_does_not_fit_fails_with_the_actors_one_line(cluster, case, tmp_path):
+    # The actors check the rows against the model they load: their refusal is the command's
+    # one line, after the lines Ray prints for any run, and nothing is written.
     wide = tmp_path / "wide.npy"
     np.save(wide, np.ones((6, N_FEATURES + 1), dtype="float32"))
     result = run_command(
         "explain", case.model_path, wide, "-o", tmp_path / "out.npz",
-        "--ray", "--ray-address", cluster, "--no-progress",
+        "--ray", "--ray-address", cluster,
     )  # fmt: skip
     assert result.returncode == 2
-    # The last line, after TensorFlow's own lines at its import (which no setting turns off).
     *before, last = result.stderr.splitlines()
     # The input layer is input_layer_K when this process built other models before.
     expected = (
@@ -111,7 +139,9 @@ def test_a_model_that_does_not_fit_fails_with_one_line_while_ray_starts(cluster,
         + re.escape(f" (N samples; None: any size). Received: shape (6, {N_FEATURES + 1}).")
     )
     assert re.fullmatch(expected, last), last
-    assert not [line for line in before if "ig-plugin" in line or "MapWorker" in line]
+    # No progress bar before it (it is drawn from the first explained rows), no traceback.
+    assert not [line for line in before if "ig-plugin" in line or "explain" in line], before
+    assert not [line for line in before if "Traceback" in line or "Error" in line], before
     assert ray_complaints(result.stderr) == []
     assert not (tmp_path / "out.npz").exists()
 
