@@ -39,6 +39,8 @@ import numpy as np
 from machine import LoadMeter, describe
 from workloads import WORKLOADS
 
+from ig_plugin._batch.worker import CheckedBatchExplainer
+
 RESULTS = Path(__file__).parent / "results"
 WORKLOAD = "mlp"
 #: The explainer's settings: those of the speed benchmark (benchmarks/run.py).
@@ -51,8 +53,8 @@ END_TO_END_TARGET = 1.5
 MEMORY_FLAT_TARGET = 1.1
 #: Cores kept busy by other processes above which the tables say the figures are rough.
 BUSY_CORES = 0.5
-#: The process title Ray gives the explaining actors.
-ACTOR_TITLE = b"MapBatches(BatchExplainer)"
+#: The process title Ray gives the explaining actors (the command's worker on Ray).
+ACTOR_TITLE = f"MapBatches({CheckedBatchExplainer.__name__})".encode()
 MODES = {"plain": [], "ray, 1 actor": ["--ray", "--actors", "1"]}
 MODES["ray, 2 actors"] = ["--ray", "--actors", "2"]
 
@@ -230,6 +232,8 @@ def summarise(
     overhead = one_actor["seconds"][20_000] / plain["seconds"][20_000]
     marginal = plain["marginal_rows_per_s"] / one_actor["marginal_rows_per_s"]
     one_actor_runs = runs["ray, 1 actor"]
+    if not all(r["actor_peaks_mib"] for n in memory_sizes for r in one_actor_runs[n]):
+        raise RuntimeError(f"A run with Ray had no process titled {ACTOR_TITLE!r}.")
     memory = {n: max(max(r["actor_peaks_mib"]) for r in one_actor_runs[n]) for n in memory_sizes}
     growth = memory[max(memory_sizes)] / memory[min(memory_sizes)]
     spread = max(
