@@ -34,7 +34,8 @@ nitpick_ignore_regex = [
     # The explainers' shared ``load`` returns an instance of the class it is called on.
     (r"py:class", r"ig_plugin\._explainer\.(base|wrapping)\.Self"),
     # Private base classes named in public signatures (NoiseTunnel wraps any ModelExplainer;
-    # explain_dataset's private worker class).
+    # explain_dataset's private worker class and the command line's rows to check).
     (r"py:class", r"(ig_plugin\._explainer\.base\.)?ModelExplainer"),
     (r"py:class", r"(ig_plugin\._batch\.worker\.)?BatchExplainer"),
+    (r"py:class", r"(ig_plugin\._batch\.model_check\.)?RowsToCheck"),
 ]
