@@ -183,8 +183,8 @@ def _explain_on_ray(
     """Explain on Ray, the actors checking ``rows_check`` against the model first.
 
     This process loads no model and imports no TensorFlow: the actors load the model anyway,
-    and each checks the rows before its first batch. Beside a local Ray's start, importing
-    TensorFlow here took 2 s of the run and 4 CPU-seconds on 2 cores (on a 2-core Intel Xeon).
+    and each checks the rows before its first batch. Importing TensorFlow here cost the run 4
+    CPU-seconds of a 2-core Intel Xeon, on the cores Ray's start and the actors' imports use.
     An actor whose model the rows do not fit answers with the error (see
     :class:`~ig_plugin._batch.worker.CheckedBatchExplainer`), which the collector raises; Ray
     is then stopped.
