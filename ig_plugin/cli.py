@@ -29,21 +29,15 @@ from ig_plugin._batch.model_check import RowsToCheck
 from ig_plugin._batch.rows import FEATURES, ROW_ID, TARGETS, Collector, batches
 from ig_plugin._batch.signals import EXIT_CODE as TERMINATED
 from ig_plugin._batch.signals import Terminated, sigterm_raises
-from ig_plugin._batch.worker import BatchExplainer, Columns, ExplainerSettings
+from ig_plugin._batch.worker import FIXABLE_ERRORS, BatchExplainer, Columns, ExplainerSettings
 from ig_plugin._integral.quadrature import MIN_STEPS
 
 PROGRAM = "ig-plugin"
 #: Exit code for bad arguments or files, as argparse uses for bad usage.
 BAD_INPUT = 2
-#: What the command line turns into exit code 2: the errors the user can fix.
-USER_ERRORS = (
-    ValueError,
-    TypeError,
-    FileNotFoundError,
-    IsADirectoryError,
-    PermissionError,
-    files.OutputNotWritable,
-)
+#: What the command line turns into exit code 2: the errors the user can fix, the same as an
+#: actor answers with on Ray, and an OUT that cannot be written.
+USER_ERRORS = (*FIXABLE_ERRORS, files.OutputNotWritable)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -27,9 +27,10 @@ from ig_plugin._request.targets import predicted_class
 ATTRIBUTIONS, DELTA, PREDICTION, TARGET = "attributions", "delta", "prediction", "target"
 #: The only column of a :class:`CheckedBatchExplainer`'s answer when the rows do not fit.
 REFUSED = "refused"
-#: The errors a user can fix (a model file that is missing or unreadable, rows or targets that
-#: do not fit it), which a :class:`CheckedBatchExplainer` answers with instead of raising.
-FIXABLE_ERRORS = (OSError, TypeError, ValueError)
+#: The errors a user can fix: bad arguments, a model file that is missing, unreadable or not a
+#: model, rows or targets that do not fit it. A :class:`CheckedBatchExplainer` answers with them
+#: instead of raising, and the command line ends on them with one line (exit code 2).
+FIXABLE_ERRORS = (ValueError, TypeError, FileNotFoundError, IsADirectoryError, PermissionError)
 
 
 @dataclass(frozen=True)
