@@ -162,8 +162,8 @@ def _explain_here(
 ) -> Collector:
     collector = Collector(len(data))
     with tqdm(total=len(data), unit="row", desc="explain", disable=args.no_progress) as bar:
-        for batch in batches(data, targets, args.batch_size):
-            bar.update(collector.add(worker(batch)))
+        for answer in worker.explain_batches(batches(data, targets, args.batch_size)):
+            bar.update(collector.add(answer))
     return collector
 
 

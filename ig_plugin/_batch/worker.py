@@ -11,13 +11,15 @@ imported.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
 
 from ig_plugin._batch.model_check import ModelCheck, RowsToCheck
+from ig_plugin._batch.overlap import map_overlapped
 from ig_plugin._integral.quadrature import MIN_STEPS
 from ig_plugin._model.loading import load_model
 from ig_plugin._request import checks
@@ -31,6 +33,9 @@ REFUSED = "refused"
 #: model, rows or targets that do not fit it. A :class:`CheckedBatchExplainer` answers with them
 #: instead of raising, and the command line ends on them with one line (exit code 2).
 FIXABLE_ERRORS = (ValueError, TypeError, FileNotFoundError, IsADirectoryError, PermissionError)
+#: Explain calls a worker runs at once (see :mod:`ig_plugin._batch.overlap`), unless one at a
+#: time is what it must do (see :attr:`BatchExplainer.calls_at_once`).
+CALLS_AT_ONCE = 2
 
 
 @dataclass(frozen=True)
@@ -135,6 +140,13 @@ class BatchExplainer:
     ----------
     model_check
         What the rows and targets must fit, to check a dataset before its first batch.
+    calls_at_once
+        Explain calls run at once, each on its own rows (answers keep the rows' order):
+        :data:`CALLS_AT_ONCE`, which fills cores that one call on a small model leaves idle, or
+        1 where a second call would overstep what the worker was given: an explainer with
+        ``internal_batch_size="auto"`` sizes each call's gradient batches to its whole memory
+        budget, and a worker limited to one intra-op thread is a Ray actor given one CPU, whose
+        neighbours use the others.
     """
 
     def __init__(
@@ -177,6 +189,16 @@ class BatchExplainer:
             self.explainer = self.explainer.with_target_fn(predicted_class)
             self._model_explainer = model_explainer(self.explainer)
         self.columns = columns
+        one_at_a_time = intra_op_threads == 1 or (
+            self._model_explainer.internal_batch_size == checks.AUTO
+        )
+        self.calls_at_once = 1 if one_at_a_time else CALLS_AT_ONCE
+        # Threads made once, kept for every batch (Ray calls an actor's worker many times).
+        self._threads = (
+            ThreadPoolExecutor(self.calls_at_once, thread_name_prefix="ig-plugin-explain")
+            if self.calls_at_once > 1
+            else None
+        )
         self.model_check = ModelCheck(
             self.model,
             takes_ids=self._model_explainer.layer is not None,
@@ -192,16 +214,24 @@ class BatchExplainer:
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Explain one batch: its row ids with the attributions, deltas, predictions, targets
-        (``rows_per_explain`` rows per ``explain`` call)."""
+        (``rows_per_explain`` rows per ``explain`` call, :attr:`calls_at_once` calls at once)."""
         n_rows = len(batch[self.columns.row_id])
         step = self.rows_per_explain or n_rows
         if n_rows <= step:
             return self._explain(batch)
-        parts = [
-            self._explain({name: values[first : first + step] for name, values in batch.items()})
+        pieces = (
+            {name: values[first : first + step] for name, values in batch.items()}
             for first in range(0, n_rows, step)
-        ]
+        )
+        parts = list(self.explain_batches(pieces))
         return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+
+    def explain_batches(
+        self, batches: Iterable[dict[str, np.ndarray]]
+    ) -> Iterator[dict[str, np.ndarray]]:
+        """Explain batches one ``explain`` call each, :attr:`calls_at_once` calls at once:
+        each batch's answer as :meth:`__call__` gives it, in the order of ``batches``."""
+        return map_overlapped(self._explain, batches, self._threads, self.calls_at_once)
 
     def _explain(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         X = self.features(batch)

@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import types
 from functools import partial
@@ -389,13 +390,14 @@ def test_a_failed_final_write_names_out_and_leaves_nothing(
 # --- SIGTERM: an orderly exit, no temporary file left ----------------------------------------
 
 #: ``python -c`` this with PHASE PAUSED and the command's arguments: ``ig-plugin explain`` that
-#: pauses (having created the file PAUSED) after its first batch, or in the middle of writing OUT
-#: (the whole output in the temporary file, not yet renamed), until a signal comes.
+#: pauses (having created the file PAUSED) after its first batch, while the next ones are
+#: explained, or in the middle of writing OUT (the whole output in the temporary file, not yet
+#: renamed), until a signal comes.
 PAUSING_COMMAND = """
 import sys, time
 from pathlib import Path
 import numpy as np
-from ig_plugin._batch import worker
+from ig_plugin._batch import rows
 from ig_plugin.cli import main
 
 phase, paused = sys.argv[1], Path(sys.argv[2])
@@ -411,13 +413,13 @@ if phase == "writing":
         file.flush()
         pause()
     np.savez = savez_then_pause
-else:
-    explain = worker.BatchExplainer.__call__
-    def explain_then_pause(self, batch):
-        explained = explain(self, batch)
+else:  # in the command's thread, which takes the answers (the explain calls have their own)
+    add = rows.Collector.add
+    def add_then_pause(self, batch):
+        added = add(self, batch)
         pause()
-        return explained
-    worker.BatchExplainer.__call__ = explain_then_pause
+        return added
+    rows.Collector.add = add_then_pause
 sys.exit(main(sys.argv[3:]))
 """
 
@@ -601,6 +603,64 @@ def test_a_worker_explains_a_large_batch_rows_per_explain_at_a_time(case):
     assert sorted(explained) == sorted(expected)
     for name, values in expected.items():
         np.testing.assert_allclose(explained[name], values, rtol=1e-6, atol=1e-7)
+
+
+def test_a_worker_runs_two_explain_calls_at_once_with_the_same_answers(case):
+    # Ray hands an actor several batches at once, the command line a stream of batches: two
+    # explain calls run at once (each waits at a barrier for the other), answers in order.
+    worker = BatchExplainer(case.model_path, rows_per_explain=7)
+    whole = BatchExplainer(case.model_path)
+    assert worker.calls_at_once == 2
+    meet = threading.Barrier(2, timeout=30)
+    explain = worker.explainer.explain
+
+    def explain_with_another(X, **kwargs):
+        if len(X) == 7:  # the two first calls; the last (6 rows) has no partner
+            meet.wait()
+        return explain(X, **kwargs)
+
+    worker.explainer.explain = explain_with_another
+    batch = {"features": case.X[:20], "row_id": np.arange(20)}
+    expected = whole(batch)
+    for explained in (worker(batch), _joined(worker.explain_batches(_pieces(batch, 7)))):
+        assert sorted(explained) == sorted(expected)
+        for name, values in expected.items():
+            np.testing.assert_allclose(explained[name], values, rtol=1e-6, atol=1e-7)
+
+
+def _pieces(batch, rows):
+    n_rows = len(batch["row_id"])
+    return ({k: v[i : i + rows] for k, v in batch.items()} for i in range(0, n_rows, rows))
+
+
+def _joined(answers):
+    answers = list(answers)
+    return {name: np.concatenate([a[name] for a in answers]) for name in answers[0]}
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        {"settings": ExplainerSettings(internal_batch_size="auto")},  # its budget is per call
+        {"intra_op_threads": 1},  # a Ray actor given one CPU
+    ],
+    ids=["auto-batches", "one-thread"],
+)
+def test_a_worker_explains_one_call_at_a_time_where_two_would_overstep(case, arguments):
+    case.model(case.X[:1])  # TensorFlow has run: the worker cannot change this process's threads
+    worker = BatchExplainer(case.model_path, rows_per_explain=7, **arguments)
+    assert worker.calls_at_once == 1
+    threads = set()
+    explain = worker.explainer.explain
+
+    def explain_noting_the_thread(X, **kwargs):
+        threads.add(threading.get_ident())
+        return explain(X, **kwargs)
+
+    worker.explainer.explain = explain_noting_the_thread
+    explained = worker({"features": case.X[:20], "row_id": np.arange(20)})
+    np.testing.assert_array_equal(explained["row_id"], np.arange(20))
+    assert threads == {threading.get_ident()}
 
 
 # --- any saved explainer --------------------------------------------------------------------
