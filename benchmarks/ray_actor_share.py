@@ -3,7 +3,8 @@
 Workload 4 (the tabular MLP), ``--batch-size 256``, ``internal_batch_size=500``, as in
 ``ray_per_batch.py``. Three runs of the same rows:
 
-- the plain loop (:class:`~ig_plugin._batch.worker.BatchExplainer` called batch by batch);
+- the plain loop (:class:`~ig_plugin._batch.worker.BatchExplainer` over the batches, as the command
+  line runs it);
 - the plain loop again while another process takes short bursts of CPU (busy ``--burst-ms`` in
   every ``--period-ms``: about the share Ray's own processes take while an actor works);
 - one Ray actor holding both cores, whose worker times its own calls: the wall time inside them
@@ -88,8 +89,8 @@ def main(argv: list[str] | None = None) -> None:
 
     def plain() -> tuple[float, float]:
         start, cpu = time.perf_counter(), time.process_time()
-        for batch in batches(data, None, BATCH_SIZE):
-            worker(batch)
+        for _ in worker.explain_batches(batches(data, None, BATCH_SIZE)):  # as the command
+            pass
         return time.perf_counter() - start, time.process_time() - cpu
 
     load = LoadMeter()

@@ -58,8 +58,8 @@ def main(argv: list[str] | None = None) -> None:
     worker = BatchExplainer(str(model), None, settings, Columns(FEATURES, None, ROW_ID))
 
     def plain(n: int) -> None:
-        for batch in batches(data[n], None, BATCH_SIZE):
-            worker(batch)
+        for _ in worker.explain_batches(batches(data[n], None, BATCH_SIZE)):  # as the command
+            pass
 
     def on_ray(n: int, block: int, actors: int) -> None:
         rows = dataset_from_batches(batches(data[n], None, block))
