@@ -159,10 +159,12 @@ def explain_dataset(
         hands an actor up to 16 batches at once (at most 32 MiB of features), which it
         explains ``batch_size`` rows at a time: Ray's cost per call is paid per 16 batches. An
         actor holds those rows with their attributions, plus the explainer's working memory
-        (see ``internal_batch_size``).
+        (see ``internal_batch_size``) once per ``explain`` call it runs at once.
     cpus_per_actor
         CPUs Ray reserves for each actor; TensorFlow in the actor gets as many intra-op threads,
-        so actors sharing a machine do not oversubscribe its cores.
+        so actors sharing a machine do not oversubscribe its cores. An actor with 2 or more
+        runs two ``explain`` calls at once (one with ``internal_batch_size="auto"``, whose
+        budget is per call), which fills cores that one call on a small model leaves idle.
     gpus_per_actor
         GPUs Ray reserves for each actor: 1 gives each actor its own GPU (then ``actors`` is at
         most the number of GPUs in the cluster).
