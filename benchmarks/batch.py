@@ -1,7 +1,7 @@
 """The ``ig-plugin explain`` command on workload 4 (tabular MLP): rows/s without Ray, with Ray and
 1 actor, with 2 actors; and the peak memory of each Ray actor as the dataset grows.
 
-    python benchmarks/batch.py                     # about 25 minutes on 2 cores
+    python benchmarks/batch.py                     # 9 to 25 minutes on 2 cores
     python benchmarks/batch.py --sizes 2000,5000 --memory-sizes 2000,5000   # a quick look
 
 Every run is a fresh ``python -m ig_plugin explain`` process, timed from start to exit: what a
