@@ -2,12 +2,13 @@
 
 One ``explain`` call on a small model leaves cores idle: its Python work (checks, arrays, the
 explanation) runs on one core while the compiled loop waits, and its small gradient batches
-gain little from TensorFlow's intra-op threads. A second call in flight fills that time. On a
-2-core AMD EPYC, two calls at once took workload 4 (the tabular MLP, 256 rows per call, 500
-points per gradient batch) from 0.062 to 0.038 ms per row, the text model from 1.03 to 0.90, and
-the small CNN, whose convolutions already use both cores, from 1.67 to 1.63
-(``benchmarks/batch.py`` gives the command's figures). The explainers are safe to call from
-several threads; what a second call costs is its working memory.
+gain little from TensorFlow's intra-op threads. A second call in flight fills that time.
+``benchmarks/calls_at_once.py`` times both ways on every benchmark workload: on a 2-core AMD
+EPYC with nothing else started, two calls at once took 0.63x and 0.64x the time per row of one
+on the tabular MLP, and 0.64x to 0.98x on the two CNNs and the text model, whose larger
+operations already kept both cores busier (``benchmarks/results/calls_at_once.txt``). The
+explainers are safe to call from several threads; what a second call costs is its working
+memory.
 """
 
 from __future__ import annotations
