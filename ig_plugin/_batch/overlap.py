@@ -4,8 +4,8 @@ One ``explain`` call on a small model leaves cores idle: its Python work (checks
 explanation) runs on one core while the compiled loop waits, and its small gradient batches
 gain little from TensorFlow's intra-op threads. A second call in flight fills that time.
 ``benchmarks/calls_at_once.py`` times both ways on every benchmark workload: on a 2-core AMD
-EPYC with nothing else started, two calls at once took 0.63x and 0.64x the time per row of one
-on the tabular MLP, and 0.64x to 0.98x on the two CNNs and the text model, whose larger
+EPYC with nothing else started, two calls at once took 0.61x to 0.64x the time per row of one
+on the tabular MLP, and 0.87x to 0.98x on the two CNNs and the text model, whose larger
 operations already kept both cores busier (``benchmarks/results/calls_at_once.txt``). The
 explainers are safe to call from several threads; what a second call costs is its working
 memory.
