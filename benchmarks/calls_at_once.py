@@ -3,7 +3,7 @@
 Every workload of the speed benchmark, 256 rows per call, Gauss-Legendre with 50 steps and 500
 path points per gradient batch (the settings of ``benchmarks/batch.py``), target 0; the text
 model attributes to its embedding layer. Both ways explain the same rows with the same explainer
-through :func:`~ig_plugin._batch.overlap.map_overlapped`, alternating within each repeat so that
+through :class:`~ig_plugin._batch.overlap.CallsAtOnce`, alternating within each repeat so that
 a change in the machine's load hits both; each figure is the median over the repeats, after a
 first pass that traces.
 
@@ -19,7 +19,6 @@ import argparse
 import os
 import statistics
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -27,7 +26,7 @@ from machine import LoadMeter, describe
 from workloads import WORKLOADS
 
 from ig_plugin import IntegratedGradients
-from ig_plugin._batch.overlap import map_overlapped
+from ig_plugin._batch.overlap import CallsAtOnce
 
 ROWS_PER_CALL = 256
 INTERNAL_BATCH_SIZE = 500
@@ -35,7 +34,7 @@ INTERNAL_BATCH_SIZE = 500
 ROWS = {"cnn": 2048, "resnet": 1024, "text": 4096, "mlp": 100_000}
 
 
-def measure(key: str, repeats: int, threads: ThreadPoolExecutor) -> str:
+def measure(key: str, repeats: int) -> str:
     """One workload's line: each way's ms per row and CPU share, and their ratio."""
     workload = WORKLOADS[key]
     model = workload.build()
@@ -49,9 +48,11 @@ def measure(key: str, repeats: int, threads: ThreadPoolExecutor) -> str:
     def explain(rows):
         return explainer.explain(rows, target=0)
 
+    ways = {1: CallsAtOnce(1), 2: CallsAtOnce(2)}
+
     def timed(calls: int) -> tuple[float, float]:
         start, cpu = time.perf_counter(), time.process_time()
-        for _ in map_overlapped(explain, pieces, threads, calls):
+        for _ in ways[calls].map(explain, pieces):
             pass
         wall = time.perf_counter() - start
         return wall, (time.process_time() - cpu) / wall
@@ -77,9 +78,8 @@ def main(argv: list[str] | None = None) -> None:
     machine = describe()
     meter = LoadMeter()
     print(f"{machine['cpu']} ({machine['cores']} cores), TensorFlow {machine['tensorflow']}")
-    with ThreadPoolExecutor(2) as threads:
-        for key in args.workloads.split(","):
-            print(measure(key, args.repeats, threads), flush=True)
+    for key in args.workloads.split(","):
+        print(measure(key, args.repeats), flush=True)
     print(f"other processes: {meter.stop():.2f} cores")
 
 

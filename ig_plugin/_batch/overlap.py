@@ -22,50 +22,49 @@ Item = TypeVar("Item")
 Answer = TypeVar("Answer")
 
 
-def map_overlapped(
-    function: Callable[[Item], Answer],
-    items: Iterable[Item],
-    pool: ThreadPoolExecutor | None,
-    calls: int,
-) -> Iterator[Answer]:
-    """``function`` over ``items``, in their order, up to ``calls`` calls at once.
-
-    Items are taken from ``items`` only as calls finish, so a long iterable is never held whole.
-    With one call at a time, the calls run in the caller's thread (``pool`` is not used).
+class CallsAtOnce:
+    """Up to ``calls`` calls of a function at once, on threads made once and kept.
 
     Parameters
     ----------
-    function
-        Called once per item, from the pool's threads.
-    items
-        What to call it on.
-    pool
-        The threads to call it from: at least ``calls`` of them; None with one call at a time.
     calls
-        Most calls at once.
-
-    Yields
-    ------
-    Answer
-        ``function(item)`` for each item, in the order of ``items``.
-
-    Raises
-    ------
-    Exception
-        The first error of a call, in order; the calls not yet started are cancelled (a started
-        one runs to its end, as a compiled loop cannot be stopped midway).
+        Most calls at once; with 1, the calls run in the caller's thread and no thread is made.
     """
-    if calls == 1 or pool is None:
-        yield from map(function, items)
-        return
-    pending: deque[Future[Answer]] = deque()
-    try:
-        for item in items:
-            if len(pending) == calls:  # one call ends before the next starts
+
+    def __init__(self, calls: int) -> None:
+        self.calls = calls
+        self._threads = (
+            ThreadPoolExecutor(calls, thread_name_prefix="ig-plugin-explain") if calls > 1 else None
+        )
+
+    def map(self, function: Callable[[Item], Answer], items: Iterable[Item]) -> Iterator[Answer]:
+        """``function`` over ``items``, in their order, up to :attr:`calls` calls at once.
+
+        Items are taken from ``items`` only as calls finish, so a long iterable is never held
+        whole.
+
+        Yields
+        ------
+        Answer
+            ``function(item)`` for each item, in the order of ``items``.
+
+        Raises
+        ------
+        Exception
+            The first error of a call, in order; the calls not yet started are cancelled (a
+            started one runs to its end, as a compiled loop cannot be stopped midway).
+        """
+        if self._threads is None:
+            yield from map(function, items)
+            return
+        pending: deque[Future[Answer]] = deque()
+        try:
+            for item in items:
+                if len(pending) == self.calls:  # one call ends before the next starts
+                    yield pending.popleft().result()
+                pending.append(self._threads.submit(function, item))
+            while pending:
                 yield pending.popleft().result()
-            pending.append(pool.submit(function, item))
-        while pending:
-            yield pending.popleft().result()
-    finally:  # an error, or a consumer that stopped early: start nothing more
-        for call in pending:
-            call.cancel()
+        finally:  # an error, or a consumer that stopped early: start nothing more
+            for call in pending:
+                call.cancel()

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
 
 from ig_plugin._batch.model_check import ModelCheck, RowsToCheck
-from ig_plugin._batch.overlap import map_overlapped
+from ig_plugin._batch.overlap import CallsAtOnce
 from ig_plugin._integral.quadrature import MIN_STEPS
 from ig_plugin._model.loading import load_model
 from ig_plugin._request import checks
@@ -192,13 +191,9 @@ class BatchExplainer:
         one_at_a_time = intra_op_threads == 1 or (
             self._model_explainer.internal_batch_size == checks.AUTO
         )
-        self.calls_at_once = 1 if one_at_a_time else CALLS_AT_ONCE
         # Threads made once, kept for every batch (Ray calls an actor's worker many times).
-        self._threads = (
-            ThreadPoolExecutor(self.calls_at_once, thread_name_prefix="ig-plugin-explain")
-            if self.calls_at_once > 1
-            else None
-        )
+        self._calls = CallsAtOnce(1 if one_at_a_time else CALLS_AT_ONCE)
+        self.calls_at_once = self._calls.calls
         self.model_check = ModelCheck(
             self.model,
             takes_ids=self._model_explainer.layer is not None,
@@ -231,7 +226,7 @@ class BatchExplainer:
     ) -> Iterator[dict[str, np.ndarray]]:
         """Explain batches one ``explain`` call each, :attr:`calls_at_once` calls at once:
         each batch's answer as :meth:`__call__` gives it, in the order of ``batches``."""
-        return map_overlapped(self._explain, batches, self._threads, self.calls_at_once)
+        return self._calls.map(self._explain, batches)
 
     def _explain(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         X = self.features(batch)

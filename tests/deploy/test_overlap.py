@@ -1,25 +1,18 @@
-"""Explain calls at once, answers in order (:func:`ig_plugin._batch.overlap.map_overlapped`):
+"""Explain calls at once, answers in order (:class:`ig_plugin._batch.overlap.CallsAtOnce`):
 real threads, calls that wait for each other, and an error that stops what has not started."""
 
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from ig_plugin._batch.overlap import map_overlapped
+from ig_plugin._batch.overlap import CallsAtOnce
 
 #: Seconds a call waits for the other at a barrier: calls that never overlap fail the test.
 MEET_TIMEOUT_S = 30
 
 
-@pytest.fixture
-def pool():
-    with ThreadPoolExecutor(2) as threads:
-        yield threads
-
-
-def test_two_calls_run_at_once_and_answers_keep_the_items_order(pool):
+def test_two_calls_run_at_once_and_answers_keep_the_items_order():
     # Every pair of calls meets at a barrier: one call at a time would break it (timeout).
     meet = threading.Barrier(2, timeout=MEET_TIMEOUT_S)
     delays = [0.03, 0.0, 0.02, 0.0, 0.01, 0.0]  # the later call of each pair ends first
@@ -29,7 +22,7 @@ def test_two_calls_run_at_once_and_answers_keep_the_items_order(pool):
         time.sleep(delays[item])
         return item * 10, threading.current_thread()
 
-    answers = list(map_overlapped(call, range(6), pool, calls=2))
+    answers = list(CallsAtOnce(2).map(call, range(6)))
     assert [value for value, _ in answers] == [0, 10, 20, 30, 40, 50]
     assert threading.current_thread() not in {thread for _, thread in answers}
 
@@ -52,11 +45,10 @@ def test_never_more_calls_at_once_than_asked_and_items_taken_as_calls_end():
             running[0] -= 1
         return item
 
-    with ThreadPoolExecutor(4) as threads:  # more threads than calls: the bound is `calls`
-        answers = map_overlapped(call, items(), threads, calls=2)
-        assert next(answers) == 0
-        assert len(taken) <= 3  # the first two, and the one after the first answer
-        assert list(answers) == list(range(1, 8))
+    answers = CallsAtOnce(2).map(call, items())
+    assert next(answers) == 0
+    assert len(taken) <= 3  # the first two, and the one after the first answer
+    assert list(answers) == list(range(1, 8))
     assert most[0] == 2
 
 
@@ -67,12 +59,12 @@ def test_one_call_at_a_time_runs_in_the_callers_thread():
         threads.add(threading.current_thread())
         return item
 
-    answers = map_overlapped(call, "abc", None, calls=1)
+    answers = CallsAtOnce(1).map(call, "abc")
     assert list(answers) == ["a", "b", "c"]
     assert threads == {threading.current_thread()}
 
 
-def test_an_error_is_raised_in_order_and_the_calls_not_started_are_cancelled(pool):
+def test_an_error_is_raised_in_order_and_the_calls_not_started_are_cancelled():
     started = []
 
     def call(item):
@@ -82,9 +74,10 @@ def test_an_error_is_raised_in_order_and_the_calls_not_started_are_cancelled(poo
         time.sleep(0.05)
         return item
 
-    answers = map_overlapped(call, range(100), pool, calls=2)
+    calls = CallsAtOnce(2)
+    answers = calls.map(call, range(100))
     assert next(answers) == 0  # the answer before the error comes first
     with pytest.raises(ValueError, match="row 1 does not fit"):
         next(answers)
-    pool.shutdown(wait=True)
+    calls._threads.shutdown(wait=True)  # the started calls have ended
     assert len(started) <= 3  # 0 and 1, and at most the one started as 0 ended
